@@ -1,0 +1,72 @@
+"""The ``course`` command: one module per sub-command under ``graders.cli``.
+
+    course release [A ...] [--check]
+    course grade A SUBMITTED_DIR [--out DIR] [--jobs N] [--profile tiny|full] ...
+    course check NOTEBOOK
+    course report A / course export A --format csv|gradescope|canvas
+    course doctor / course demo
+
+Exit codes: 0 done (whatever the scores), 1 some submissions could not be graded, 2 usage or
+configuration error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from graders.errors import EXIT_USAGE, CourseError
+
+# Sub-command name -> module under graders.cli that defines add_arguments(parser) and run(args).
+COMMANDS = {
+    "release": "Build release/ and solutions/ from assignments/ with nbgrader (or --check drift).",
+    "doctor": "Check this machine's environment: Python, torch, GPU, bitsandbytes, bubblewrap, Jupyter.",
+}
+OPTIONAL_COMMANDS = {
+    "grade": "Grade a class's submissions for one assignment.",
+    "check": "Run the visible checks on your own notebook (students).",
+    "report": "Build the class dashboard for one assignment.",
+    "export": "Export grades (csv, gradescope, canvas).",
+    "review": "Override one check's points for one student, with a comment.",
+    "gradebook": "Gradebook maintenance (merge shards).",
+    "gradescope-bundle": "Build the Gradescope autograder zip.",
+    "demo": "Build the releases and grade the shipped sample submissions into reports.",
+}
+
+
+def _module_name(command: str) -> str:
+    return "graders.cli." + command.replace("-", "_")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    available = dict(COMMANDS)
+    for name, help_text in OPTIONAL_COMMANDS.items():
+        if importlib.util.find_spec(_module_name(name)) is not None:
+            available[name] = help_text
+    for name, help_text in available.items():
+        module = importlib.import_module(_module_name(name))
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args))
+    except CourseError as err:
+        print(f"course {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"course {args.command}: interrupted; finished work is kept", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
