@@ -12,6 +12,7 @@ configuration error.
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import importlib.util
 import sys
@@ -20,6 +21,7 @@ from graders.errors import EXIT_USAGE, CourseError
 
 # Sub-command name -> module under graders.cli that defines add_arguments(parser) and run(args).
 COMMANDS = {
+    "demo": "Build the releases and grade the shipped sample submissions into reports.",
     "release": "Build release/ and solutions/ from assignments/ with nbgrader (or --check drift).",
     "doctor": "Check this machine's environment: Python, torch, GPU, bitsandbytes, bubblewrap, Jupyter.",
 }
@@ -31,7 +33,6 @@ OPTIONAL_COMMANDS = {
     "review": "Override one check's points for one student, with a comment.",
     "gradebook": "Gradebook maintenance (merge shards).",
     "gradescope-bundle": "Build the Gradescope autograder zip.",
-    "demo": "Build the releases and grade the shipped sample submissions into reports.",
 }
 
 
@@ -56,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # nbgrader shells out to `alembic` and Jupyter to kernels by name: tools of this interpreter's
+    # environment must be found even when the venv is not activated.
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,77 @@
+"""An assignment's settings, read from ``assignments/<name>/assignment.toml``."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graders import paths
+from graders.errors import CourseError
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_timeout_s: float = 120.0  # one cell; a training cell under `tiny` takes seconds
+    notebook_timeout_s: float = 900.0  # the whole notebook, all cells together
+    memory_mb: int = 6144  # address-space cap of the kernel; torch maps a lot of virtual memory
+
+    def __post_init__(self) -> None:
+        for name in ("cell_timeout_s", "notebook_timeout_s", "memory_mb"):
+            if getattr(self, name) <= 0:
+                raise CourseError(f"[limits] {name} must be positive, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    title: str
+    notebooks: tuple[str, ...]
+    limits: Limits = field(default_factory=Limits)
+    settings: dict = field(default_factory=dict)  # assignment-specific tables (targets, models)
+
+    @property
+    def source_dir(self) -> Path:
+        return paths.ASSIGNMENTS / self.name
+
+    @property
+    def suite_dir(self) -> Path:
+        return paths.SUITES / self.name
+
+    def source_notebook(self, notebook: str) -> Path:
+        """The jupytext source of a notebook (``basics.ipynb`` -> ``basics.py``)."""
+        return self.source_dir / (Path(notebook).stem + ".py")
+
+
+def list_assignments() -> list[str]:
+    if not paths.ASSIGNMENTS.is_dir():
+        return []
+    return sorted(p.name for p in paths.ASSIGNMENTS.iterdir() if (p / "assignment.toml").is_file())
+
+
+def load_assignment(name: str) -> Assignment:
+    """Read and check an assignment's settings; an unknown name lists the known ones."""
+    path = paths.ASSIGNMENTS / name / "assignment.toml"
+    if not path.is_file():
+        known = ", ".join(list_assignments()) or "none"
+        raise CourseError(f"unknown assignment {name!r}; known assignments: {known}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise CourseError(f"{path}: {err}") from err
+    where = f"in {path.relative_to(paths.REPO_ROOT)}"
+    try:
+        limits = Limits(**data.pop("limits", {}))
+    except TypeError as err:
+        raise CourseError(f"[limits] {where}: {err}") from err
+    except CourseError as err:
+        raise CourseError(f"{err} {where}") from err
+    notebooks = tuple(data.pop("notebooks", ()))
+    if not notebooks:
+        raise CourseError(f"'notebooks' is empty or missing {where}")
+    assignment = Assignment(name=name, title=data.pop("title", name), notebooks=notebooks,
+                            limits=limits, settings=data)
+    for nb in notebooks:
+        if not assignment.source_notebook(nb).is_file():
+            raise CourseError(f"notebook {nb!r} listed {where} has no source "
+                              f"{assignment.source_notebook(nb).relative_to(paths.REPO_ROOT)}")
+    return assignment

@@ -1,0 +1,1 @@
+"""Build student releases and solution versions from the jupytext sources with nbgrader."""
