@@ -1,0 +1,1 @@
+"""What grading leaves behind: result.json files and the SQLite gradebook."""

@@ -1,0 +1,1 @@
+"""Feedback pages per student and the class dashboard, rendered with jinja2."""
