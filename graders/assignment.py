@@ -70,6 +70,12 @@ def load_assignment(name: str) -> Assignment:
         raise CourseError(f"'notebooks' is empty or missing {where}")
     assignment = Assignment(name=name, title=data.pop("title", name), notebooks=notebooks,
                             limits=limits, settings=data)
+    for spec in assignment.settings.get("artifacts", []):
+        named = [spec.get("produced_by")] + list(spec.get("needed_by", []))
+        unknown = [n for n in named if n not in notebooks]
+        if not spec.get("path") or unknown:
+            raise CourseError(f"[[artifacts]] {spec!r} {where}: needs a path, and produced_by/needed_by "
+                              f"from {', '.join(notebooks)} (unknown: {unknown})")
     for nb in notebooks:
         if not assignment.source_notebook(nb).is_file():
             raise CourseError(f"notebook {nb!r} listed {where} has no source "

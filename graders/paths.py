@@ -6,6 +6,7 @@ The repository root is found from this file (graders is installed in editable mo
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(os.environ.get("COURSE_ROOT", Path(__file__).resolve().parent.parent))
@@ -15,3 +16,11 @@ SOLUTIONS = REPO_ROOT / "solutions"
 SUITES = REPO_ROOT / "graders" / "suites"
 SAMPLES = REPO_ROOT / "samples"
 RESULTS = REPO_ROOT / "results"
+
+
+def venv_tools_on_path() -> None:
+    """nbgrader shells out to `alembic`, Jupyter finds kernels by name: the tools of this
+    interpreter's environment must be found even when the venv is not activated."""
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")

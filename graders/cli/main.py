@@ -12,22 +12,22 @@ configuration error.
 from __future__ import annotations
 
 import argparse
-import os
 import importlib
 import importlib.util
 import sys
 
+from graders import paths
 from graders.errors import EXIT_USAGE, CourseError
 
 # Sub-command name -> module under graders.cli that defines add_arguments(parser) and run(args).
 COMMANDS = {
+    "grade": "Grade a class's submissions for one assignment.",
+    "check": "Run the visible checks on your own notebook (students).",
     "demo": "Build the releases and grade the shipped sample submissions into reports.",
     "release": "Build release/ and solutions/ from assignments/ with nbgrader (or --check drift).",
     "doctor": "Check this machine's environment: Python, torch, GPU, bitsandbytes, bubblewrap, Jupyter.",
 }
 OPTIONAL_COMMANDS = {
-    "grade": "Grade a class's submissions for one assignment.",
-    "check": "Run the visible checks on your own notebook (students).",
     "report": "Build the class dashboard for one assignment.",
     "export": "Export grades (csv, gradescope, canvas).",
     "review": "Override one check's points for one student, with a comment.",
@@ -57,11 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # nbgrader shells out to `alembic` and Jupyter to kernels by name: tools of this interpreter's
-    # environment must be found even when the venv is not activated.
-    bindir = os.path.dirname(sys.executable)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    paths.venv_tools_on_path()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

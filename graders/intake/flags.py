@@ -15,9 +15,11 @@ CHANGED_CELL_TYPE = "changed_cell_type"
 TIMEOUT = "timeout"
 KERNEL_DIED = "kernel_died"
 MEMORY_LIMIT = "memory_limit"
+PROCESS_LIMIT = "process_limit"
 OUTPUT_TRUNCATED = "output_truncated"
 ISOLATION_DEGRADED = "isolation_degraded"
 LATE = "late"
+REFERENCE_ARTIFACT = "reference_artifact"
 
 
 @dataclass(frozen=True)

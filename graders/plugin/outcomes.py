@@ -30,6 +30,7 @@ class CheckResult:
     hint: str = ""
     gpu: bool = False
     duration_s: float = 0.0
+    cell: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)

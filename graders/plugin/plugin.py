@@ -54,6 +54,7 @@ class GradingPlugin:
             has_gpu = torch.cuda.is_available()
         self.has_gpu = has_gpu
         self.results: list[O.CheckResult] = []
+        self.collected: list[CheckSpec] = []  # every check that will run: the score's denominator
         self.spec_errors: list[str] = []
 
     # --- configuration -------------------------------------------------------------------
@@ -86,6 +87,7 @@ class GradingPlugin:
             if self.visible_only and spec.visibility != "visible":
                 continue
             item.stash[spec_key] = spec
+            self.collected.append(spec)
             kept.append(item)
         items[:] = kept
 
@@ -152,7 +154,7 @@ class GradingPlugin:
             return O.CheckResult(id=spec.id, title=pick(spec.title), points=round(points, 4),
                                  max_points=spec.points, status=status, visibility=spec.visibility,
                                  message=message, hint=pick(spec.hint), gpu=spec.gpu,
-                                 duration_s=round(duration, 3))
+                                 duration_s=round(duration, 3), cell=spec.cell)
 
         if report.skipped and spec.gpu and not self.has_gpu:
             return result(O.PENDING, 0.0, pick(O.MSG_PENDING_GPU))

@@ -18,13 +18,13 @@ GRADED, UNGRADED = "graded", "ungraded"
 
 
 def environment(isolation: str) -> dict:
-    import importlib
+    from importlib.metadata import PackageNotFoundError, version
 
     env = {"python": platform.python_version(), "isolation": isolation, "machine": platform.machine()}
-    for name in ("torch", "transformers", "peft"):
+    for name in ("torch", "transformers", "peft", "bitsandbytes"):
         try:
-            env[name] = importlib.import_module(name).__version__
-        except ImportError:
+            env[name] = version(name)  # without importing: peft would drag in bitsandbytes
+        except PackageNotFoundError:
             env[name] = None
     import torch
 

@@ -77,6 +77,7 @@ def build_assignment(assignment: Assignment, work: Path) -> BuildOutput:
     from nbgrader.converters import GenerateAssignment, GenerateSolution
     from nbgrader.coursedir import CourseDirectory
 
+    paths.venv_tools_on_path()
     course_root = work / "course"
     _stage_sources(assignment, course_root / "source" / assignment.name)
     config = _nbgrader_config(course_root, assignment.name)

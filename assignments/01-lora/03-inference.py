@@ -1,0 +1,92 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# # 01-3 推論（Inference）
+#
+# LoRA adapter 只有幾 KB 到幾 MB：部署時把它載回 **一個新的 base model** 即可。
+# 本 notebook：(1) 寫 `load_adapted(adapter_dir)`；(2) 寫 greedy decoding 的 `greedy_generate`；
+# (3) 比較 base 與加上 adapter 後的輸出。
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import json
+from pathlib import Path
+
+import torch
+from peft import PeftModel
+
+from common_utils.models import load_model, load_tokenizer
+from common_utils.profiles import get_profile
+
+PROFILE = get_profile()
+ARTIFACTS = Path("artifacts")
+tokenizer = load_tokenizer(PROFILE)
+PROMPTS = [
+    "### Instruction:\n把單字翻成英文\n\n### Input:\n貓\n\n### Response:\n",
+    "### Instruction:\nWhat is the capital of France?\n\n### Response:\n",
+    "### Instruction:\nReverse the word\n\n### Input:\nlora\n\n### Response:\n",
+]
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "load-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 1. 載入 adapter
+#
+# `load_adapted(adapter_dir)`：用 `load_model("llama", PROFILE)` 建一個 **新的** 全精度 base model，
+# 再用 `PeftModel.from_pretrained` 套上 `adapter_dir` 裡的 adapter，切到 `eval()` 後回傳。
+
+# %% nbgrader={"grade": false, "grade_id": "load-adapted", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def load_adapted(adapter_dir) -> PeftModel:
+    ### BEGIN SOLUTION
+    model = PeftModel.from_pretrained(load_model("llama", PROFILE), str(adapter_dir))
+    return model.eval()
+    ### END SOLUTION
+
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "generate-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 2. Greedy decoding
+#
+# `greedy_generate(model, tokenizer, prompts, max_new_tokens)`：對每個 prompt 用 `model.generate`
+# 做 greedy decoding（`do_sample=False`），**只** decode 新產生的 token（不含 prompt），
+# 並用 `skip_special_tokens=True` 去掉 eos 等特殊 token，回傳字串 list。
+
+# %% nbgrader={"grade": false, "grade_id": "greedy-generate", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 16) -> list[str]:
+    ### BEGIN SOLUTION
+    texts = []
+    for prompt in prompts:
+        inputs = tokenizer(prompt, return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+        texts.append(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+    return texts
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": false, "grade_id": "compare", "locked": true, "schema_version": 3, "solution": false, "task": false}
+base = load_model("llama", PROFILE).eval()
+adapted = load_adapted(ARTIFACTS / "lora-adapter")
+generations = {"prompts": PROMPTS, "base": greedy_generate(base, tokenizer, PROMPTS),
+               "adapted": greedy_generate(adapted, tokenizer, PROMPTS)}
+(ARTIFACTS / "generations.json").write_text(json.dumps(generations, ensure_ascii=False, indent=2))
+for prompt, before, after in zip(PROMPTS, generations["base"], generations["adapted"]):
+    print(prompt.splitlines()[1], "| base:", repr(before), "| adapted:", repr(after))
+
+
+def generate_texts(adapter_dir: str, prompts: list[str], max_new_tokens: int = 16) -> list[str]:
+    """Your loading and decoding, on any adapter (the grader passes the reference's too)."""
+    return greedy_generate(load_adapted(adapter_dir), tokenizer, prompts, max_new_tokens)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-generate", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+assert len(generations["adapted"]) == len(PROMPTS), "每個 prompt 都要有一個輸出"
+assert all(isinstance(t, str) for t in generations["adapted"]), "輸出應為字串"
+assert not any(t.startswith("### Instruction") for t in generations["adapted"]), "只 decode 新產生的 token，不含 prompt"

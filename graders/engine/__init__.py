@@ -1,0 +1,1 @@
+"""Grading one submission and batches of them: intake -> execute -> check -> score -> record."""

@@ -1,0 +1,246 @@
+"""Grade one student's submission of one assignment: the self-contained unit any scheduler runs.
+
+It never raises for anything a student did: a problem with the submission becomes flags, failed
+checks and messages; a problem of the grader itself (a sandbox that will not start, a broken
+suite) makes the result ``ungraded`` with its reason, never a zero.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graders import paths
+from graders.assignment import Assignment
+from graders.intake import flags as F
+from graders.intake.flags import Flag
+from graders.intake.pipeline import intake
+from graders.records.result import GRADED, UNGRADED, build_result
+from graders.engine.handles import NotebookHandle, SubmissionHandle
+
+# Cell statuses of the sandbox that become flags on the result.
+STATUS_FLAGS = {"timeout": F.TIMEOUT, "died": F.KERNEL_DIED, "memory_limit": F.MEMORY_LIMIT}
+
+
+@dataclass
+class GradeOptions:
+    profile: str = "tiny"
+    isolation: str = "auto"  # auto | bwrap | none
+    lang: str = "zh"
+    visible_only: bool = False
+    hidden_paths: tuple[str, ...] = field(default_factory=tuple)  # besides the instructor tree
+
+
+def instructor_paths() -> list[str]:
+    """What a student's kernel must never see: sources, solutions, graders, tests, results."""
+    names = ("assignments", "solutions", "graders", "tests", "samples", "results", "bench", ".git")
+    return [str(paths.REPO_ROOT / n) for n in names if (paths.REPO_ROOT / n).exists()]
+
+
+def make_policy(assignment: Assignment, options: GradeOptions, extra_hidden: list[str]):
+    from graders.sandbox import SandboxPolicy
+
+    return SandboxPolicy(
+        isolation=options.isolation,
+        memory_mb=assignment.limits.memory_mb,
+        cell_timeout_s=assignment.limits.cell_timeout_s,
+        notebook_timeout_s=assignment.limits.notebook_timeout_s,
+        hidden_paths=tuple(dict.fromkeys(instructor_paths() + list(options.hidden_paths) + extra_hidden)),
+        env={"COURSE_PROFILE": options.profile, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+             "HF_DATASETS_OFFLINE": "1", "PYTHONHASHSEED": "0"},
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+class ExecutedNotebooks(contextlib.AbstractContextManager):
+    """Run notebooks in order, one fresh kernel each, in one scratch folder; keep kernels alive
+    for the checks and kill every process tree on exit."""
+
+    def __init__(self, assignment: Assignment, notebooks: dict, missing: dict[str, str], policy, reference=None):
+        self.assignment = assignment
+        self.reference = reference
+        self.substituted: dict[str, str] = {}
+        self.notebooks = notebooks
+        self.missing = missing
+        self.policy = policy
+        self.sessions: list = []
+        self.cells: dict[str, list[dict]] = {}
+        self.flags: list[Flag] = []
+        self.isolation = "none"
+        self.degraded_reason = ""
+        self.peak_rss_mb = 0.0
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"course-{assignment.name}-")
+        self.scratch = Path(self._tmp.name)
+
+    def __enter__(self) -> SubmissionHandle:
+        from graders.channel import Channel
+        from graders.sandbox import KernelSession
+
+        release_dir = paths.RELEASE / self.assignment.name
+        for item in release_dir.iterdir():  # data files the notebooks read, never other notebooks
+            if item.is_file() and item.suffix != ".ipynb":
+                shutil.copy2(item, self.scratch / item.name)
+        handles: dict[str, NotebookHandle] = {}
+        for name in self.assignment.notebooks:
+            if name not in self.notebooks:
+                handles[name] = NotebookHandle(name, None, self.scratch, self.missing.get(name, ""), self.substituted)
+                continue
+            self._substitute_missing_artifacts(name)
+            session, run = self._run(name, KernelSession)
+            self.cells[name] = [self._cell_record(r) for r in run.cells]
+            again = "; the notebook was run again without it" if run.rerun else ""
+            for r in run.cells:
+                if r.status in STATUS_FLAGS:
+                    self.flags.append(Flag(STATUS_FLAGS[r.status], f"cell {r.cell}: {_last_line(r.error) or r.status}{again}",
+                                           name, str(r.cell)))
+                if r.truncated:
+                    self.flags.append(Flag(F.OUTPUT_TRUNCATED, f"cell {r.cell} printed more than the output cap; "
+                                           "the rest was dropped", name, str(r.cell)))
+            if run.notebook_timed_out:
+                self.flags.append(Flag(F.TIMEOUT, f"{name} exceeded its {self.policy.notebook_timeout_s:g} s "
+                                       "limit; the remaining cells did not run", name))
+            handles[name] = NotebookHandle(name, Channel(session), self.scratch, "", self.substituted)
+        return SubmissionHandle(handles, self.scratch)
+
+    def _substitute_missing_artifacts(self, notebook: str) -> None:
+        """Put the reference's copy of an artifact that ``notebook`` needs but nobody produced."""
+        for spec in self.assignment.settings.get("artifacts", []):
+            target = self.scratch / spec["path"]
+            if notebook not in spec.get("needed_by", []) or target.exists() or self.reference is None:
+                continue
+            try:
+                source = self.reference.nb(spec["produced_by"]).artifact_path(spec["path"])
+            except Exception as err:  # the reference itself is broken: grade without the artifact
+                self.flags.append(Flag(F.REFERENCE_ARTIFACT, f"{spec['path']} is missing and the reference's copy "
+                                       f"is unavailable ({err})", notebook))
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
+            self.substituted[spec["path"]] = spec["produced_by"]
+            self.flags.append(Flag(F.REFERENCE_ARTIFACT, f"{spec['produced_by']} did not produce {spec['path']}; "
+                                   f"{notebook} was graded with the reference's copy so that one early mistake "
+                                   "does not zero the rest", notebook))
+
+    def _run(self, name: str, KernelSession):
+        """Run one notebook; if a cell took the kernel down, run it once more in a fresh kernel
+        without the cells that did, so that what worked still scores."""
+        session = KernelSession(self.scratch, self.policy)
+        self.sessions.append(session)
+        session.start()
+        self.isolation, self.degraded_reason = session.isolation, session.degraded_reason
+        run = session.run_notebook(self.notebooks[name])
+        self._note_process_limit(session, name)
+        if run.kernel_lost:
+            fatal = {r.cell for r in run.cells if r.ename in ("died", "killed")}
+            session.close()
+            session = KernelSession(self.scratch, self.policy)
+            self.sessions.append(session)
+            session.start()
+            rerun = session.run_notebook(self.notebooks[name], skip=fatal)
+            self._note_process_limit(session, name)
+            # Keep the first run's record of the fatal cells; the re-run's for the others.
+            first = {r.cell: r for r in run.cells}
+            rerun.cells = [first[r.cell] if r.cell in fatal else r for r in rerun.cells]
+            rerun.rerun = True
+            return session, rerun
+        return session, run
+
+    def _note_process_limit(self, session, name: str) -> None:
+        if session.cgroup is not None and session.cgroup.hit_limit():
+            self.flags.append(Flag(F.PROCESS_LIMIT, f"{name} tried to start more than {self.policy.max_processes} "
+                                   "processes; further forks were refused", name))
+
+    @staticmethod
+    def _cell_record(r) -> dict:
+        return {"cell": str(r.cell), "status": r.status, "error": _last_line(r.error), "elapsed_s": round(r.elapsed_s, 2)}
+
+    def __exit__(self, *exc) -> None:
+        for session in self.sessions:
+            with contextlib.suppress(Exception):
+                self.peak_rss_mb = max(self.peak_rss_mb, session.peak_rss_mb)
+            with contextlib.suppress(Exception):
+                session.close()
+        self._tmp.cleanup()
+
+
+def run_suite(assignment: Assignment, submission, reference, options: GradeOptions, seed: int,
+              collect_only: bool = False):
+    """Run the assignment's pytest suite in this (trusted) process; return the plugin, which
+    holds the check results, the collected specs and the suite's declaration errors."""
+    import pytest
+
+    from graders.plugin.i18n import set_lang
+    from graders.plugin.plugin import GradingPlugin
+
+    set_lang(options.lang)
+    plugin = GradingPlugin(submission=submission, reference=reference, profile=options.profile,
+                           assignment=assignment, visible_only=options.visible_only, seed=seed)
+    args = [str(assignment.suite_dir), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "--rootdir", str(paths.REPO_ROOT), "-W", "ignore::DeprecationWarning"] + (["--collect-only"] if collect_only else [])
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main(args, plugins=[plugin])
+    if code not in (0, 1) and not plugin.results and not (collect_only and plugin.collected):
+        raise RuntimeError(f"the grader suite did not run (pytest exit {int(code)}): {_last_line(sink.getvalue())}")
+    return plugin
+
+
+def in_notebook_order(assignment: Assignment, results) -> list[dict]:
+    """Checks in the order a student meets their test cells; checks bound to no cell come last."""
+    import nbformat
+
+    order: dict[str, int] = {}
+    for name in assignment.notebooks:
+        for cell in nbformat.read(paths.RELEASE / assignment.name / name, as_version=4).cells:
+            order.setdefault(cell.get("id", ""), len(order))
+    position = {r.id: order.get(r.cell or "", len(order)) for r in results}
+    return [r.to_json() for r in sorted(results, key=lambda r: position[r.id])]
+
+
+def student_seed(student: str) -> int:
+    return int.from_bytes(hashlib.sha256(student.encode()).digest()[:4], "little")
+
+
+def grade_submission(assignment: Assignment, student: str, submission_dir: Path, options: GradeOptions,
+                     reference=None, version: str = "", extra_hidden: list[str] | None = None) -> dict:
+    start = time.perf_counter()
+    common = dict(assignment=assignment.name, student=student, grader_version=version, profile=options.profile)
+    try:
+        taken = intake(assignment, submission_dir)
+    except Exception as err:  # intake handles bad notebooks itself; this is an unreadable folder
+        return build_result(**common, checks=[], flags=[], files={}, isolation="none", status=UNGRADED,
+                            reason=f"intake failed: {type(err).__name__}: {err}", max_score=0.0)
+    flags = list(taken.flags)
+    policy = make_policy(assignment, options, extra_hidden or [])
+    executed = ExecutedNotebooks(assignment, taken.notebooks, taken.unreadable, policy, reference)
+    try:
+        with executed as submission:
+            plugin = run_suite(assignment, submission, reference, options, student_seed(student))
+        checks, spec_errors = in_notebook_order(assignment, plugin.results), plugin.spec_errors
+        max_score = sum(spec.points for spec in plugin.collected)
+    except Exception as err:
+        detail = _last_line(traceback.format_exc())
+        return build_result(**common, checks=[], flags=[f.to_json() for f in flags + executed.flags],
+                            files=taken.files_sha256, isolation=executed.isolation, status=UNGRADED,
+                            reason=f"grader error: {type(err).__name__}: {err} ({detail})", cells=executed.cells,
+                            duration_s=time.perf_counter() - start, max_score=0.0)
+    if spec_errors:
+        return build_result(**common, checks=checks, flags=[f.to_json() for f in flags], files=taken.files_sha256,
+                            isolation=executed.isolation, status=UNGRADED,
+                            reason="the grader suite is misdeclared: " + "; ".join(spec_errors), cells=executed.cells)
+    flags += executed.flags
+    if executed.sessions and executed.isolation != "bwrap":
+        flags.append(Flag(F.ISOLATION_DEGRADED, executed.degraded_reason or "ran without bubblewrap (rlimits only)"))
+    return build_result(**common, checks=checks, flags=[f.to_json() for f in flags], files=taken.files_sha256,
+                        isolation=executed.isolation, status=GRADED, cells=executed.cells, max_score=max_score,
+                        duration_s=time.perf_counter() - start, peak_memory_mb=round(executed.peak_rss_mb, 1))

@@ -1,0 +1,35 @@
+"""The limits a sandboxed kernel runs under, checked where they are built."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from graders.errors import CourseError
+
+ISOLATIONS = ("auto", "bwrap", "none")
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    isolation: str = "auto"  # auto: bwrap where it runs, else rlimits only (flagged)
+    memory_mb: int = 6144  # address space; torch alone maps ~1.5 GiB of virtual memory
+    max_processes: int = 128  # per kernel uid; a fork bomb stops here
+    max_file_mb: int = 1024  # largest file the kernel may write (a merged tiny model is ~1 MiB)
+    cpu_seconds: int = 3600  # CPU time of the kernel process, a backstop behind the wall clock
+    cell_timeout_s: float = 120.0
+    notebook_timeout_s: float = 900.0
+    output_cap_bytes: int = 1_000_000  # stdout/stderr kept per cell; the rest is counted, not stored
+    hidden_paths: tuple[str, ...] = ()
+    env: dict = field(default_factory=dict)
+    threads: int = 0  # OMP/MKL threads in the kernel; 0 = leave the default
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            raise CourseError(f"isolation {self.isolation!r}: use one of {', '.join(ISOLATIONS)}")
+        for name, low in (("memory_mb", 256), ("max_processes", 8), ("max_file_mb", 1), ("cpu_seconds", 1),
+                          ("output_cap_bytes", 1024)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise CourseError(f"sandbox {name} {value!r}: give an integer >= {low}")
+        for name in ("cell_timeout_s", "notebook_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise CourseError(f"sandbox {name} {getattr(self, name)!r}: give seconds > 0")

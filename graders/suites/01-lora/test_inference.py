@@ -1,0 +1,36 @@
+"""03-inference: the adapter reloaded onto a fresh base, greedy decoding."""
+import shutil
+
+import pytest
+
+from graders.plugin import say
+from graders.suites.artifacts import read_json_artifact
+
+NB = "03-inference"
+
+
+@pytest.mark.check(points=1, cell="test-generate", title={"zh": "生成結果已存檔", "en": "generations saved"},
+                   hint={"zh": "每個 prompt 一個字串，只含新產生的文字。", "en": "One string per prompt, only the new text."})
+def test_generations_written(submission):
+    gen = read_json_artifact(submission.nb(NB), "artifacts/generations.json")
+    prompts = gen.get("prompts", [])
+    ok = all(isinstance(gen.get(k), list) and len(gen[k]) == len(prompts) and all(isinstance(t, str) for t in gen[k])
+             for k in ("base", "adapted"))
+    assert prompts and ok, say("generations.json 的 base、adapted 應各有一個字串對應每個 prompt。",
+                               "generations.json should hold one base and one adapted string per prompt.")
+
+
+@pytest.mark.check(points=4, cell="test-generate", title={"zh": "greedy decoding 與參考解答一致", "en": "greedy decoding matches the reference"},
+                   hint={"zh": "do_sample=False；只 decode prompt 之後的 token，skip_special_tokens=True；套用 adapter 到新的全精度 base。",
+                         "en": "do_sample=False; decode only the tokens after the prompt with skip_special_tokens=True; "
+                               "apply the adapter to a fresh full-precision base."}, visibility="hidden", timeout=300)
+def test_generation_matches_reference(submission, reference):
+    # Both sides decode with the reference's adapter, so a weak student adapter costs nothing here.
+    ref_adapter = reference.nb("02-train").artifact_path("artifacts/lora-adapter")
+    target = submission.scratch / "reference-artifacts" / "lora-adapter"
+    if not target.exists():
+        shutil.copytree(ref_adapter, target)
+    prompts = reference.nb(NB).value("PROMPTS")
+    got = submission.nb(NB).call("generate_texts", str(target), prompts, 12)
+    want = reference.nb(NB).call("generate_texts", "artifacts/lora-adapter", prompts, 12)
+    assert got == want

@@ -1,0 +1,104 @@
+"""Write the sample classes that `course demo` grades (committed under samples/).
+
+Each sample is the student release answered as a real student might: one right, one partly
+right, one that crashes half-way, one that edits a test cell. Run after `course release`:
+
+    .venv/bin/python scripts/make_samples.py
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+from graders.release.fill import filled_release
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BASICS = {
+    "alice": {},  # the reference answers
+    "bob": {"basics.ipynb": {  # sample variance; bias always counted; ignores trainable_only
+        "standardize": "def standardize(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:\n"
+                       "    return (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + eps)",
+        "param-count": "def linear_param_count(d_in: int, d_out: int, bias: bool = True) -> int:\n"
+                       "    return d_in * d_out + d_out\n\n\n"
+                       "def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:\n"
+                       "    return sum(p.numel() for p in model.parameters())"}},
+    "carol": {"basics.ipynb": {  # fc2 takes the wrong input size: everything after it breaks
+        "tiny-mlp": "class TinyMLP(nn.Module):\n"
+                    "    def __init__(self, d_in: int, d_hidden: int, d_out: int):\n"
+                    "        super().__init__()\n"
+                    "        self.fc1 = nn.Linear(d_in, d_hidden)\n"
+                    "        self.fc2 = nn.Linear(d_in, d_out)\n\n"
+                    "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+                    "        return self.fc2(torch.relu(self.fc1(x)))",
+        "param-count": "# TODO\nraise NotImplementedError()"}},
+    "dave": {"basics.ipynb": {  # returns x unchanged, then 'fixes' the test that caught it
+        "standardize": "def standardize(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:\n    return x - x.mean(-1, keepdim=True)",
+        "test-standardize": "# the test is too strict\nassert True"}},
+}
+
+LORA = {
+    "alice": {},
+    "bob": {  # alpha instead of alpha/r, and the prompt is not masked
+        "02-train.ipynb": {"lora-layer": None},
+        "01-setup.ipynb": {"build-example": (
+            "IGNORE_INDEX = -100\n\n\n"
+            "def build_example(prompt_ids: list[int], response_ids: list[int], eos_id: int, max_length: int) -> dict:\n"
+            "    input_ids = (list(prompt_ids) + list(response_ids) + [eos_id])[:max_length]\n"
+            "    return {\"input_ids\": input_ids, \"labels\": list(input_ids), \"attention_mask\": [1] * len(input_ids)}")}},
+    "carol": {  # the training loop has a typo: 02-train crashes half-way, no adapter is saved
+        "02-train.ipynb": {"train-loop": (
+            "def train(model: nn.Module, batches: list[dict], max_steps: int, lr: float) -> list[float]:\n"
+            "    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)\n"
+            "    model.train()\n"
+            "    losses = []\n"
+            "    for _, batch in zip(range(max_steps), itertools.cycle(batches)):\n"
+            "        loss = model(**batch).loss\n"
+            "        loss.backwards()\n"
+            "        optimizer.step()\n"
+            "        optimizer.zero_grad()\n"
+            "        losses.append(loss.item())\n"
+            "    return losses")}},
+    "dave": {  # merges into the 4-bit model, and edits the merge test so it 'passes'
+        "04-merge-and-deploy.ipynb": {
+            "merge-model": None,
+            "test-merge-model": "assert True  # fine on my machine"}},
+}
+
+
+def _lora_overrides(student: str, notebook: str, cells: dict) -> dict:
+    """Fill the None placeholders above from the solution with a small, realistic edit."""
+    solved = {c.id: c.source for c in filled_release("01-lora", notebook).cells}
+    out = {}
+    for gid, source in cells.items():
+        if source is not None:
+            out[gid] = source
+        elif gid == "lora-layer":
+            out[gid] = solved[gid].replace("self.scaling = alpha / r", "self.scaling = alpha")
+        elif gid == "merge-model":
+            out[gid] = solved[gid].replace('return load_model("llama", PROFILE)',
+                                           'return load_model("llama", PROFILE, quantization="nf4")')
+    return out
+
+
+def write_class(assignment: str, students: dict, notebooks: list[str], resolve=None) -> None:
+    for student, per_notebook in students.items():
+        for notebook in notebooks:
+            cells = per_notebook.get(notebook, {})
+            if resolve is not None:
+                cells = resolve(student, notebook, cells)
+            out = ROOT / "samples" / assignment / student / assignment / notebook
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(filled_release(assignment, notebook, cells), out)
+        print(f"wrote samples/{assignment}/{student}/")
+
+
+def main() -> None:
+    write_class("00-pytorch-basics", BASICS, ["basics.ipynb"])
+    write_class("01-lora", LORA, ["01-setup.ipynb", "02-train.ipynb", "03-inference.ipynb", "04-merge-and-deploy.ipynb"],
+                _lora_overrides)
+
+
+if __name__ == "__main__":
+    main()
