@@ -19,6 +19,7 @@
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,6 +28,7 @@ from peft import PeftModel
 from common_utils.models import load_model, load_tokenizer
 from common_utils.profiles import get_profile
 
+warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 renames; not the lesson here
 PROFILE = get_profile()
 ARTIFACTS = Path("artifacts")
 tokenizer = load_tokenizer(PROFILE)

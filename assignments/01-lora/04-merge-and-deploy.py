@@ -21,6 +21,7 @@
 # 2. **合併到不同的 base**：adapter 只對訓練時那個 base 有意義。
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,6 +32,7 @@ from transformers import AutoModelForCausalLM
 from common_utils.models import load_model, load_tokenizer
 from common_utils.profiles import get_profile
 
+warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 renames; not the lesson here
 PROFILE = get_profile()
 ARTIFACTS = Path("artifacts")
 tokenizer = load_tokenizer(PROFILE)

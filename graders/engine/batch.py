@@ -6,7 +6,9 @@ that dies is replaced and its submission recorded as ungraded with the reason.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import os
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -74,6 +76,10 @@ _worker: dict = {}
 
 
 def _init_worker(assignment: Assignment, options: GradeOptions, version: str, extra_hidden: list[str]) -> None:
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
     _worker.update(assignment=assignment, options=options, version=version, extra_hidden=extra_hidden,
                    reference=LazyReference(assignment, options))
 
@@ -100,6 +106,8 @@ def record(result: dict, out: Path, gradebook: Gradebook, lang: str) -> None:
 def grade_batch(assignment: Assignment, submitted: Path, out: Path, options: GradeOptions, *, jobs: int = 1,
                 shard: tuple[int, int] | None = None, force: bool = False, progress=None) -> BatchSummary:
     version = grader_version(assignment)
+    if not options.threads:  # share the cores among the workers instead of oversubscribing them
+        options = dataclasses.replace(options, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)))
     todo, refused = discover(assignment, submitted, shard)
     summary = BatchSummary(refused=refused)
     gradebook = Gradebook(out / "gradebook.sqlite")

@@ -35,6 +35,7 @@ class GradeOptions:
     lang: str = "zh"
     visible_only: bool = False
     hidden_paths: tuple[str, ...] = field(default_factory=tuple)  # besides the instructor tree
+    threads: int = 0  # CPU threads per kernel and for the grader's own torch work; 0 = all cores
 
 
 def instructor_paths() -> list[str]:
@@ -52,6 +53,7 @@ def make_policy(assignment: Assignment, options: GradeOptions, extra_hidden: lis
         cell_timeout_s=assignment.limits.cell_timeout_s,
         notebook_timeout_s=assignment.limits.notebook_timeout_s,
         hidden_paths=tuple(dict.fromkeys(instructor_paths() + list(options.hidden_paths) + extra_hidden)),
+        threads=options.threads,
         env={"COURSE_PROFILE": options.profile, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
              "HF_DATASETS_OFFLINE": "1", "PYTHONHASHSEED": "0"},
     )

@@ -114,6 +114,9 @@ class KernelSession:
         env = {**keep, "HOME": home, "JUPYTER_RUNTIME_DIR": str(self.scratch / ".kernel"),
                "IPYTHONDIR": str(self.scratch / ".kernel" / "ipython"), "MPLCONFIGDIR": str(self.scratch / ".kernel" / "mpl"),
                "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp" if self.isolation == "bwrap" else home}
+        # Idle OpenMP threads of kernels kept alive for the checks must not spin on the cores the
+        # running kernels need: a passive wait policy, and a thread budget per kernel.
+        env.update(OMP_WAIT_POLICY="PASSIVE", KMP_BLOCKTIME="0")
         if self.policy.threads:
             env.update(OMP_NUM_THREADS=str(self.policy.threads), MKL_NUM_THREADS=str(self.policy.threads))
         env.update({k: str(v) for k, v in self.policy.env.items()})

@@ -1,0 +1,164 @@
+"""The model zoo: four families, each in a ``tiny`` and a ``full`` profile.
+
+``tiny`` models are built from configs with a fixed seed (bit-for-bit the same on every run,
+without touching the caller's random state) and use the tokenizer shipped in
+``common_utils/data/tokenizer``. ``full`` models name the course's reference hub checkpoints and
+are only loaded on GPU runners; nothing here downloads under ``tiny``.
+
+    model = load_model("llama")                          # tiny, full precision
+    model = load_model("llama", quantization="nf4")      # QLoRA base (bitsandbytes)
+    tok = load_tokenizer()
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from common_utils.profiles import get_profile
+from common_utils.quantization import QUANTIZATION_MODES, quantization_config, safeguard_4bit
+
+TOKENIZER_DIR = Path(__file__).resolve().parent / "data" / "tokenizer"
+TINY_SEED = 1234
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str
+    task: str  # causal-lm | sequence-classification | seq2seq
+    auto_class: str  # the transformers Auto* class that loads it
+    hub_id: str | None = None  # full profile
+    revision: str | None = None
+    tiny_config: dict | None = None  # tiny profile: config class name + kwargs
+
+
+# Tiny sizes: hidden 64, 2 layers, 4 heads; intermediate sizes are set because Llama's default
+# (11008) would make a "tiny" model of 3M parameters.
+FAMILIES: dict[str, dict[str, ModelSpec]] = {
+    "llama": {
+        "tiny": ModelSpec("llama", "causal-lm", "AutoModelForCausalLM", tiny_config={
+            "class": "LlamaConfig", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 4, "intermediate_size": 128, "max_position_embeddings": 256,
+            "tie_word_embeddings": False}),
+        "full": ModelSpec("llama", "causal-lm", "AutoModelForCausalLM", hub_id="NousResearch/Llama-2-7b-hf", revision="main"),
+    },
+    "bert": {
+        "tiny": ModelSpec("bert", "sequence-classification", "AutoModelForSequenceClassification", tiny_config={
+            "class": "BertConfig", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "intermediate_size": 128, "max_position_embeddings": 256, "num_labels": 2}),
+        "full": ModelSpec("bert", "sequence-classification", "AutoModelForSequenceClassification",
+                          hub_id="google-bert/bert-base-uncased", revision="main"),
+    },
+    "gpt2": {
+        "tiny": ModelSpec("gpt2", "causal-lm", "AutoModelForCausalLM", tiny_config={
+            "class": "GPT2Config", "n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 256}),
+        "full": ModelSpec("gpt2", "causal-lm", "AutoModelForCausalLM", hub_id="openai-community/gpt2", revision="main"),
+    },
+    "t5": {
+        "tiny": ModelSpec("t5", "seq2seq", "AutoModelForSeq2SeqLM", tiny_config={
+            "class": "T5Config", "d_model": 64, "d_ff": 128, "d_kv": 16, "num_layers": 2, "num_decoder_layers": 2,
+            "num_heads": 4}),
+        "full": ModelSpec("t5", "seq2seq", "AutoModelForSeq2SeqLM", hub_id="google-t5/t5-small", revision="main"),
+    },
+}
+
+
+def get_model_spec(family: str, profile: str | None = None) -> ModelSpec:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; valid families: {', '.join(FAMILIES)}")
+    return FAMILIES[family][get_profile(profile)]
+
+
+def load_tokenizer(profile: str | None = None, family: str = "llama"):
+    """The tokenizer of a family: the shipped BPE tokenizer under ``tiny`` (shared by all four)."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    spec = get_model_spec(family, profile)
+    if spec.hub_id is None:
+        if not (TOKENIZER_DIR / "tokenizer.json").is_file():
+            raise FileNotFoundError(f"{TOKENIZER_DIR}/tokenizer.json is missing; run scripts/train_tokenizer.py")
+        return PreTrainedTokenizerFast.from_pretrained(TOKENIZER_DIR)
+    tok = AutoTokenizer.from_pretrained(spec.hub_id, revision=spec.revision)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def tiny_config(family: str):
+    import transformers
+
+    spec = get_model_spec(family, "tiny")
+    kwargs = dict(spec.tiny_config)
+    config_class = getattr(transformers, kwargs.pop("class"))
+    tok = load_tokenizer("tiny")
+    ids = {"vocab_size": len(tok), "pad_token_id": tok.pad_token_id, "bos_token_id": tok.bos_token_id,
+           "eos_token_id": tok.eos_token_id}
+    if family == "t5":
+        ids["decoder_start_token_id"] = tok.pad_token_id
+    return config_class(**ids, **kwargs)
+
+
+def _build_tiny(family: str) -> torch.nn.Module:
+    import transformers
+
+    spec = get_model_spec(family, "tiny")
+    config = tiny_config(family)
+    auto = getattr(transformers, spec.auto_class)
+    # A private RNG: the same weights every time, and the caller's random state is untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        return auto.from_config(config)
+
+
+def _tiny_checkpoint(family: str) -> Path:
+    """The tiny model saved once as safetensors (quantized loading reads from a checkpoint)."""
+    config = tiny_config(family).to_json_string(use_diff=False)
+    key = hashlib.sha256(f"{family}:{TINY_SEED}:{config}".encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("COURSE_CACHE", Path.home() / ".cache" / "llm-one-piece"))
+    path = cache / f"tiny-{family}-{key}"
+    if not (path / "config.json").is_file():
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        _build_tiny(family).save_pretrained(tmp, safe_serialization=True)
+        tmp.rename(path) if not path.exists() else None
+    return path
+
+
+def load_model(family: str, profile: str | None = None, *, quantization: str = "none", for_training: bool = False,
+               device_map: str | dict | None = None) -> torch.nn.Module:
+    """A model of ``family`` for this profile, optionally quantized (int8 / fp4 / nf4).
+
+    Refuses an unknown family, profile or quantization mode with the valid options, and a
+    quantization bitsandbytes cannot do on this machine with the reason.
+    """
+    import transformers
+
+    spec = get_model_spec(family, profile)
+    if spec.hub_id is None:  # tiny loads in milliseconds: progress bars would only be noise
+        transformers.utils.logging.disable_progress_bar()
+    if quantization not in QUANTIZATION_MODES:
+        raise ValueError(f"unknown quantization {quantization!r}; valid modes: {', '.join(QUANTIZATION_MODES)}")
+    auto = getattr(transformers, spec.auto_class)
+    if quantization == "none" and spec.hub_id is None:
+        model = _build_tiny(family)
+    else:
+        source = str(_tiny_checkpoint(family)) if spec.hub_id is None else spec.hub_id
+        kwargs = {"revision": spec.revision} if spec.hub_id else {}
+        if quantization != "none":
+            kwargs["quantization_config"] = quantization_config(quantization)
+            kwargs["device_map"] = device_map or ("auto" if torch.cuda.is_available() else "cpu")
+        elif device_map is not None:
+            kwargs["device_map"] = device_map
+        model = auto.from_pretrained(source, **kwargs)
+        if quantization in ("fp4", "nf4"):
+            safeguard_4bit(model)
+    model.train(for_training)
+    return model
+
+
+def describe(family: str, profile: str | None = None) -> str:
+    spec = get_model_spec(family, profile)
+    return json.dumps({"family": family, "task": spec.task, "hub_id": spec.hub_id, "revision": spec.revision})
