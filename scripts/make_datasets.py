@@ -94,24 +94,27 @@ def summaries(rng: random.Random) -> list[dict]:
     return rows
 
 
+# Rejected answers are evasive, as in helpfulness preference data: learnable by a tiny reward model.
+EVASIVE = ["我不知道。", "這個問題我不回答。", "請自己查。", "I don't know.", "No idea.", "Ask someone else.",
+           "I would rather not say.", "不清楚，下一題。"]
+
+
 def preferences(rng: random.Random, rows: list[dict]) -> list[dict]:
-    outputs = [r["output"] for r in rows]
     prefs = []
     for row in rows[:300]:
-        wrong = rng.choice([o for o in outputs if o != row["output"]])
         prompt = row["instruction"] + (f"\n{row['input']}" if row["input"] else "")
-        prefs.append({"prompt": prompt, "chosen": row["output"], "rejected": wrong})
+        prefs.append({"prompt": prompt, "chosen": row["output"], "rejected": rng.choice(EVASIVE)})
     return prefs
 
 
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+def main(out: Path = OUT) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
     inst = instructions(rng)
     sets = {"instructions": inst, "sentiment": sentiment(rng), "paraphrase": paraphrase(rng),
             "summaries": summaries(rng), "preferences": preferences(rng, inst)}
     for name, rows in sets.items():
-        with open(OUT / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+        with open(out / f"{name}.jsonl", "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
         print(f"{name}.jsonl: {len(rows)} rows")

@@ -39,15 +39,15 @@ def train() -> Tokenizer:
     return tok
 
 
-def main() -> None:
+def main(out: Path = DATA / "tokenizer") -> Path:
     from transformers import PreTrainedTokenizerFast
 
     fast = PreTrainedTokenizerFast(tokenizer_object=train(), bos_token="<s>", eos_token="</s>", pad_token="<pad>",
                                    unk_token=None, model_max_length=512, padding_side="right")
     fast.chat_template = CHAT_TEMPLATE
-    out = DATA / "tokenizer"
     fast.save_pretrained(out)
     print(f"saved {out} with {len(fast)} tokens")
+    return out
 
 
 if __name__ == "__main__":

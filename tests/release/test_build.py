@@ -13,14 +13,13 @@ REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
 
 
 def _protected_lines(source_text: str) -> set[str]:
-    """Lines inside solution and hidden-test regions that are specific enough to search for."""
-    lines = set()
+    """Lines of solution and hidden-test regions that appear nowhere else in the source (a
+    line such as `model.train()` may rightly stand in a locked cell too)."""
+    inside = set()
     for _, body in REGION.findall(source_text):
-        for line in body.splitlines():
-            line = line.strip()
-            if len(line) >= 12 and not line.startswith("#"):
-                lines.add(line)
-    return lines
+        inside |= {line.strip() for line in body.splitlines()}
+    outside = {line.strip() for line in REGION.sub("", source_text).splitlines()}
+    return {line for line in inside - outside if len(line) >= 12 and not line.startswith("#")}
 
 
 def test_committed_release_matches_sources():

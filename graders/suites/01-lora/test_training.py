@@ -47,16 +47,19 @@ def test_trainable_count_is_exact(submission, base_model, grader_tmp):
     assert got == want
 
 
-@pytest.mark.check(points=2, cell="test-train-lora", title={"zh": "訓練讓 loss 降到目標以下", "en": "training brings the loss under the target"},
+@pytest.mark.check(points=2, cell="test-train-lora", title={"zh": "訓練讓 loss 充分下降", "en": "training lowers the loss enough"},
                    hint={"zh": "AdamW 只更新可訓練參數；每步 backward → step → zero_grad。",
                          "en": "AdamW over trainable parameters; each step backward -> step -> zero_grad."})
 def test_loss_below_target(submission, reference, assignment):
-    ratio = assignment.settings["targets"]["loss_ratio"]
-    got = read_json_artifact(submission.nb(NB), "artifacts/train_metrics.json")["losses"]
-    ref = read_json_artifact(reference.nb(NB), "artifacts/train_metrics.json")["losses"]
-    final, target = sum(got[-5:]) / 5, ratio * sum(ref[-5:]) / 5
-    assert final <= target, say(f"最後 5 步平均 loss {final:.3f}，目標 ≤ {target:.3f}（參考解答的 {ratio}×）。",
-                                f"Mean loss of the last 5 steps is {final:.3f}; the target is <= {target:.3f} ({ratio}x the reference).")
+    fraction = assignment.settings["targets"]["loss_drop_fraction"]
+
+    def drop(losses):
+        return sum(losses[:5]) / 5 - sum(losses[-5:]) / 5
+
+    got = drop(read_json_artifact(submission.nb(NB), "artifacts/train_metrics.json")["losses"])
+    want = fraction * drop(read_json_artifact(reference.nb(NB), "artifacts/train_metrics.json")["losses"])
+    assert got >= want, say(f"訓練讓 loss 下降 {got:.3f}，目標至少 {want:.3f}（參考解答下降量的 {fraction}×）。",
+                            f"Training lowered the loss by {got:.3f}; the target is at least {want:.3f} ({fraction}x the reference's drop).")
 
 
 @pytest.mark.check(points=2, cell="test-train-lora", title={"zh": "存下的 adapter 載回後 logits 相同", "en": "the saved adapter reloads to the same logits"},

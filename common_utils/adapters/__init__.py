@@ -1,0 +1,1 @@
+"""Course-written PEFT methods that peft does not provide (bottleneck adapters, BitFit)."""
