@@ -7,6 +7,11 @@ LABELS = {
         "hidden": "隱藏", "visible": "公開", "graded_at": "評分時間", "environment": "環境",
         "passed": "通過", "failed": "未通過", "error": "錯誤", "pending_status": "待評",
         "no_flags": "沒有標記。", "reason": "原因", "total": "總分",
+        "review": "助教複閱", "late": "遲交", "days": "天", "due": "截止", "deducted": "扣分",
+        "raw_score": "扣分前", "dashboard": "班級總覽", "students": "學生", "graded": "已評分",
+        "mean": "平均", "median": "中位數", "score_hist": "分數分布", "pass_rate": "各檢查通過率",
+        "time_memory": "每份作業的時間與峰值記憶體", "time": "時間 (秒)", "memory": "峰值記憶體 (MB)",
+        "feedback_link": "回饋", "kind": "種類", "detail": "說明", "overrides": "助教複閱",
     },
     "en": {
         "feedback": "Feedback", "student": "Student", "score": "Score", "pending": "pending a GPU",
@@ -15,6 +20,11 @@ LABELS = {
         "hidden": "hidden", "visible": "visible", "graded_at": "Graded at", "environment": "Environment",
         "passed": "passed", "failed": "failed", "error": "error", "pending_status": "pending",
         "no_flags": "No flags.", "reason": "Reason", "total": "Total",
+        "review": "Manual review", "late": "Late", "days": "day(s)", "due": "due", "deducted": "deducted",
+        "raw_score": "before penalty", "dashboard": "Class dashboard", "students": "Students", "graded": "Graded",
+        "mean": "Mean", "median": "Median", "score_hist": "Score distribution", "pass_rate": "Pass rate per check",
+        "time_memory": "Time and peak memory per submission", "time": "time (s)", "memory": "peak memory (MB)",
+        "feedback_link": "feedback", "kind": "Kind", "detail": "Detail", "overrides": "Manual reviews",
     },
 }
 STATUS_ICON = {"passed": "✅", "failed": "❌", "error": "⚠️", "pending": "⏳"}
