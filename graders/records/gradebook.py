@@ -173,6 +173,12 @@ class Gradebook:
         return [effective_result(r, by_student.get(r["student"], [])) for r in self.current_all(assignment)]
 
     # --- merge: shards' results into this gradebook ---------------------------------------------
+    def versions(self, assignment: str) -> set[str]:
+        """Grader versions of the current grades of one assignment."""
+        rows = self.db.execute("SELECT DISTINCT grader_version FROM grades WHERE assignment = ? AND superseded = 0",
+                               (assignment,)).fetchall()
+        return {r["grader_version"] for r in rows}
+
     def merge(self, results: list[dict]) -> dict:
         """Add results graded elsewhere, in one transaction. A result already here (same student,
         graded_at, grader version and files) is skipped, so merging twice changes nothing; per
