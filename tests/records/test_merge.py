@@ -137,3 +137,20 @@ def test_course_gradebook_merge_then_report_end_to_end(tmp_path, capsys):
     assert "Students 4 · Graded 3 · Could not be graded 1" in page
     assert main(["gradebook", "merge", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "pass --assignment" in capsys.readouterr().err
+
+
+def test_engine_shards_merge_and_report_on_cpu(tmp_path, capsys):
+    """The real path: `course grade --shard I/2` on the shipped samples, merge twice, report."""
+    from tests.graders.helpers import REPO
+
+    samples = REPO / "samples" / ASSIGNMENT
+    for i in range(2):
+        assert main(["grade", ASSIGNMENT, str(samples), "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}"),
+                     "--lang", "en"]) == 0
+    out = tmp_path / "merged"
+    for _ in range(2):
+        assert main(["gradebook", "merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(out)]) == 0
+    assert "0 new grade(s), 4 already there" in capsys.readouterr().out
+    assert main(["report", ASSIGNMENT, "--results", str(out), "--lang", "en"]) == 0
+    page = (out / ASSIGNMENT / "report" / "index.html").read_text()
+    assert "Students 4 · Graded 4" in page
