@@ -12,14 +12,15 @@ from graders.release.build import check, release
 REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
 
 
-def _protected_lines(source_text: str) -> set[str]:
-    """Lines of solution and hidden-test regions that appear nowhere else in the source (a
+def _protected_lines(sources: list[str]) -> set[str]:
+    """Lines of solution and hidden-test regions that appear nowhere else in the sources (a
     line such as `model.train()` may rightly stand in a locked cell too)."""
-    inside = set()
-    for _, body in REGION.findall(source_text):
-        inside |= {line.strip() for line in body.splitlines()}
-    outside = {line.strip() for line in REGION.sub("", source_text).splitlines()}
-    return {line for line in inside - outside if len(line) >= 12 and not line.startswith("#")}
+    inside, outside = set(), ""
+    for text in sources:
+        for _, body in REGION.findall(text):
+            inside |= {line.strip() for line in body.splitlines()}
+        outside += REGION.sub("", text)
+    return {line for line in inside if line not in outside and len(line) >= 12 and not line.startswith("#")}
 
 
 def test_committed_release_matches_sources():
@@ -31,7 +32,7 @@ def test_release_holds_no_solution_or_hidden_test_line(assignment):
     from graders import paths
 
     sources = (paths.ASSIGNMENTS / assignment).glob("*.py")
-    protected = set().union(*(_protected_lines(p.read_text(encoding="utf-8")) for p in sources))
+    protected = _protected_lines([p.read_text(encoding="utf-8") for p in sources])
     assert protected, f"{assignment} has no solution region: the test would prove nothing"
     released = "\n".join(p.read_text(encoding="utf-8") for p in (paths.RELEASE / assignment).rglob("*")
                          if p.is_file())

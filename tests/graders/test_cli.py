@@ -1,0 +1,72 @@
+"""The course command: exit codes, refusals with a reason, and the student's `course check`."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from graders.cli.main import main
+from graders.release.fill import filled_release
+
+from tests.graders.helpers import write_submission
+
+A = "00-pytorch-basics"
+
+
+def test_unknown_assignment_is_a_usage_error(tmp_path, capsys):
+    assert main(["grade", "no-such-lab", str(tmp_path)]) == 2
+    assert "unknown assignment 'no-such-lab'; known assignments:" in capsys.readouterr().err
+
+
+def test_wrong_layout_is_a_usage_error_that_shows_the_layout(tmp_path, capsys):
+    assert main(["grade", A, str(tmp_path / "missing")]) == 2
+    assert f"expected SUBMITTED/<student>/{A}/*.ipynb" in capsys.readouterr().err
+
+
+def test_require_isolation_refuses_without_bubblewrap(tmp_path, monkeypatch, capsys):
+    from graders.sandbox import bwrap
+
+    monkeypatch.setattr(bwrap, "available", lambda: (False, "bwrap is not installed"))
+    write_submission(tmp_path / "sub", "ann", A, {"basics.ipynb": filled_release(A, "basics.ipynb")})
+    assert main(["grade", A, str(tmp_path / "sub"), "--out", str(tmp_path / "out"), "--require-isolation"]) == 2
+    assert "--require-isolation: bubblewrap cannot run here" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_grade_exits_1_and_lists_a_refused_student_folder(tmp_path, capsys):
+    sub = tmp_path / "sub"
+    write_submission(sub, "ann", A, {"basics.ipynb": filled_release(A, "basics.ipynb")})
+    (sub / "bad name!" / A).mkdir(parents=True)
+    out = tmp_path / "out"
+    assert main(["grade", A, str(sub), "--out", str(out), "--lang", "en"]) == 1
+    printed = capsys.readouterr().out
+    assert "refused folder 'bad name!'" in printed
+    result = json.loads((out / A / "ann" / "result.json").read_text())
+    assert result["score"] == result["max_score"] == 10
+    assert "Feedback" in (out / A / "ann" / "feedback.md").read_text()
+    # A second run skips the unchanged submission; --force grades it again and keeps history.
+    assert main(["grade", A, str(sub), "--out", str(out)]) == 1
+    assert "skipped 1 unchanged" in capsys.readouterr().out.replace("\n", " ")
+    main(["grade", A, str(sub), "--out", str(out), "--force"])
+    from graders.records.gradebook import Gradebook
+
+    with Gradebook(out / "gradebook.sqlite") as gb:
+        assert len(gb.history(A, "ann")) == 2
+
+
+def test_course_check_runs_only_visible_checks(tmp_path, capsys):
+    folder = tmp_path / A
+    folder.mkdir()
+    nbformat.write(filled_release(A, "basics.ipynb"), folder / "basics.ipynb")
+    assert main(["check", str(folder / "basics.ipynb"), "--lang", "en"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 / 3" in printed  # the three visible checks, one point each
+    assert "hidden" not in printed
+
+
+def test_course_check_needs_a_known_assignment(tmp_path, capsys):
+    nb = tmp_path / "basics.ipynb"
+    nbformat.write(filled_release(A, "basics.ipynb"), nb)
+    assert main(["check", str(nb)]) == 2
+    assert "pass --assignment" in capsys.readouterr().err
