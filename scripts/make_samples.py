@@ -82,7 +82,12 @@ def _lora_overrides(student: str, notebook: str, cells: dict) -> dict:
     return out
 
 
-def write_class(assignment: str, students: dict, notebooks: list[str], resolve=None) -> None:
+# nbgrader's timestamp.txt per student of the basics class: bob hands in a day and a half late.
+TIMESTAMPS = {"alice": "2026-11-30 10:00:00.000000 UTC", "bob": "2026-12-03 02:00:00.000000 UTC",
+              "carol": "2026-12-01 15:00:00.000000 UTC", "dave": "2026-12-01 12:30:00.000000 UTC"}
+
+
+def write_class(assignment: str, students: dict, notebooks: list[str], resolve=None, timestamps=None) -> None:
     for student, per_notebook in students.items():
         for notebook in notebooks:
             cells = per_notebook.get(notebook, {})
@@ -91,11 +96,13 @@ def write_class(assignment: str, students: dict, notebooks: list[str], resolve=N
             out = ROOT / "samples" / assignment / student / assignment / notebook
             out.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(filled_release(assignment, notebook, cells), out)
+        if timestamps and student in timestamps:
+            (out.parent / "timestamp.txt").write_text(timestamps[student] + "\n")
         print(f"wrote samples/{assignment}/{student}/")
 
 
 def main() -> None:
-    write_class("00-pytorch-basics", BASICS, ["basics.ipynb"])
+    write_class("00-pytorch-basics", BASICS, ["basics.ipynb"], timestamps=TIMESTAMPS)
     write_class("01-lora", LORA, ["01-setup.ipynb", "02-train.ipynb", "03-inference.ipynb", "04-merge-and-deploy.ipynb"],
                 _lora_overrides)
 

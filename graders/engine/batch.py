@@ -24,6 +24,7 @@ from graders.engine.version import grader_version
 from graders.errors import CourseError
 from graders.intake.pipeline import sha256_file
 from graders.records.gradebook import Gradebook
+from graders.records.late import policy_from_settings
 from graders.records.result import UNGRADED, build_result, write_json_atomic
 from graders.reports.feedback import write_feedback
 
@@ -96,16 +97,22 @@ def _close_worker() -> None:
         ref.close()
 
 
-def record(result: dict, out: Path, gradebook: Gradebook, lang: str) -> None:
+def record(result: dict, out: Path, gradebook: Gradebook, lang: str) -> dict:
+    """result.json first (the engine's record), then the gradebook row, then the feedback the
+    student reads: the effective result, with TA overrides kept across re-grades and the late
+    penalty applied."""
     folder = out / result["assignment"] / result["student"]
     write_json_atomic(folder / "result.json", result)
-    write_feedback(result, folder, lang)
     gradebook.record(result)
+    effective = gradebook.effective(result["assignment"], result["student"])
+    write_feedback(effective, folder, lang)
+    return effective
 
 
 def grade_batch(assignment: Assignment, submitted: Path, out: Path, options: GradeOptions, *, jobs: int = 1,
                 shard: tuple[int, int] | None = None, force: bool = False, progress=None) -> BatchSummary:
     version = grader_version(assignment)
+    policy_from_settings(assignment.settings)  # a bad [late] table stops the batch before it starts
     if not options.threads:  # share the cores among the workers instead of oversubscribing them
         options = dataclasses.replace(options, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)))
     todo, refused = discover(assignment, submitted, shard)
@@ -123,7 +130,7 @@ def grade_batch(assignment: Assignment, submitted: Path, out: Path, options: Gra
         extra_hidden = [str(submitted.resolve()), str(out.resolve())]
 
         def done(result: dict) -> None:
-            record(result, out, gradebook, options.lang)
+            result = record(result, out, gradebook, options.lang)
             (summary.ungraded if result["status"] == UNGRADED else summary.graded).append(result)
             if progress:
                 progress.advance(result)

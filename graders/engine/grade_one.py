@@ -223,6 +223,7 @@ def grade_submission(assignment: Assignment, student: str, submission_dir: Path,
         return build_result(**common, checks=[], flags=[], files={}, isolation="none", status=UNGRADED,
                             reason=f"intake failed: {type(err).__name__}: {err}", max_score=0.0)
     flags = list(taken.flags)
+    late = _late(assignment, submission_dir, flags)
     policy = make_policy(assignment, options, extra_hidden or [])
     executed = ExecutedNotebooks(assignment, taken.notebooks, taken.unreadable, policy, reference)
     try:
@@ -243,6 +244,24 @@ def grade_submission(assignment: Assignment, student: str, submission_dir: Path,
     flags += executed.flags
     if executed.sessions and executed.isolation != "bwrap":
         flags.append(Flag(F.ISOLATION_DEGRADED, executed.degraded_reason or "ran without bubblewrap (rlimits only)"))
-    return build_result(**common, checks=checks, flags=[f.to_json() for f in flags], files=taken.files_sha256,
-                        isolation=executed.isolation, status=GRADED, cells=executed.cells, max_score=max_score,
-                        duration_s=time.perf_counter() - start, peak_memory_mb=round(executed.peak_rss_mb, 1))
+    result = build_result(**common, checks=checks, flags=[f.to_json() for f in flags], files=taken.files_sha256,
+                          isolation=executed.isolation, status=GRADED, cells=executed.cells, max_score=max_score,
+                          duration_s=time.perf_counter() - start, peak_memory_mb=round(executed.peak_rss_mb, 1))
+    result["late"] = late
+    return result
+
+
+def _late(assignment: Assignment, submission_dir: Path, flags: list[Flag]) -> dict | None:
+    """The late-policy record of nbgrader's timestamp.txt; a late or unreadable one is flagged."""
+    from graders.errors import CourseError
+    from graders.records.late import late_penalty
+
+    try:
+        late = late_penalty(assignment.settings, submission_dir)
+    except CourseError as err:
+        flags.append(Flag(F.LATE, f"the submission time could not be read ({err}); no late penalty applied"))
+        return None
+    if late and late.get("days_late"):
+        flags.append(Flag(F.LATE, f"submitted {late['days_late']} day(s) after the due date "
+                          f"{late.get('due')}; penalty {100 * late.get('penalty_fraction', 0):.0f}%"))
+    return late
