@@ -181,12 +181,10 @@ def run_suite(assignment: Assignment, submission, reference, options: GradeOptio
     holds the check results, the collected specs and the suite's declaration errors."""
     import pytest
 
-    from graders.plugin.i18n import set_lang
     from graders.plugin.plugin import GradingPlugin
 
-    set_lang(options.lang)
-    plugin = GradingPlugin(submission=submission, reference=reference, profile=options.profile,
-                           assignment=assignment, visible_only=options.visible_only, seed=seed)
+    plugin = GradingPlugin(submission=submission, reference=reference, profile=options.profile, assignment=assignment,
+                           visible_only=options.visible_only, seed=seed, lang=options.lang)
     args = [str(assignment.suite_dir), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
             "--rootdir", str(paths.REPO_ROOT), "-W", "ignore::DeprecationWarning"] + (["--collect-only"] if collect_only else [])
     sink = io.StringIO()

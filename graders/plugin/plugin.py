@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from graders.plugin import outcomes as O
-from graders.plugin.i18n import pick
+from graders.plugin.i18n import pick, set_lang
 from graders.plugin.spec import CheckSpec, SpecError, check_id
 
 MARKERS = [
@@ -41,12 +41,13 @@ def _channel_errors() -> tuple[type, type]:
 
 class GradingPlugin:
     def __init__(self, *, submission: Any, reference: Any, profile: str, assignment: Any,
-                 visible_only: bool = False, has_gpu: bool | None = None, seed: int = 0):
+                 visible_only: bool = False, has_gpu: bool | None = None, seed: int = 0, lang: str = "zh"):
         self._submission = submission
         self._reference = reference
         self._profile = profile
         self._assignment = assignment
         self.visible_only = visible_only
+        set_lang(lang)  # messages of this run, and the suite's say(), speak this language
         self.seed = seed  # fresh inputs per student, the same on a re-grade
         if has_gpu is None:
             import torch
