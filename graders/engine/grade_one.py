@@ -54,6 +54,7 @@ def make_policy(assignment: Assignment, options: GradeOptions, extra_hidden: lis
         notebook_timeout_s=assignment.limits.notebook_timeout_s,
         hidden_paths=tuple(dict.fromkeys(instructor_paths() + list(options.hidden_paths) + extra_hidden)),
         threads=options.threads,
+        needed_paths=(str(paths.REPO_ROOT),),  # common_utils and the venv live in the checkout
         env={"COURSE_PROFILE": options.profile, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
              "HF_DATASETS_OFFLINE": "1", "PYTHONHASHSEED": "0"},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 
@@ -24,12 +25,20 @@ def available() -> tuple[bool, str]:
 SANDBOX_UID = 1000  # the kernel's uid inside its user namespace (mapped to the grader's outside)
 
 
-def wrap(argv: list[str], scratch: Path, hidden: list[str]) -> list[str]:
-    """``argv`` inside a read-only view of / with ``scratch`` writable and ``hidden`` emptied."""
+def wrap(argv: list[str], scratch: Path, hidden: list[str], needed: list[str] = ()) -> list[str]:
+    """``argv`` inside a read-only view of / with ``scratch`` writable and ``hidden`` emptied.
+
+    /tmp becomes a private tmpfs; what the kernel needs that lives under /tmp (a checkout or a
+    venv there, ``needed`` plus this interpreter's prefixes) is bound back read-only first, and
+    the hidden paths are emptied after that, so nothing hidden comes back with it.
+    """
     cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--tmpfs", "/tmp", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
            "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--die-with-parent", "--new-session"]
     scratch_s = str(scratch.resolve())
+    for path in sorted({str(Path(p).resolve()) for p in [*needed, sys.prefix, sys.base_prefix]}):
+        if path.startswith("/tmp/") and Path(path).exists():
+            cmd += ["--ro-bind", path, path]
     for path in sorted(set(hidden)):
         if Path(path).exists():
             cmd += ["--tmpfs", str(Path(path).resolve())]

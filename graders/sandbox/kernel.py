@@ -90,7 +90,7 @@ class KernelSession:
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", str(conn_file), "--HistoryManager.enabled=False",
                 "--IPKernelApp.parent_handle=0"]
         if use_bwrap:
-            argv = bwrap.wrap(argv, self.scratch, list(self.policy.hidden_paths))
+            argv = bwrap.wrap(argv, self.scratch, list(self.policy.hidden_paths), list(self.policy.needed_paths))
         log = open(runtime / "kernel.log", "wb")  # the kernel's own stderr, for a failed start
         self._proc = subprocess.Popen(argv, cwd=self.scratch, env=self._environment(), stdin=subprocess.DEVNULL,
                                       stdout=log, stderr=log, preexec_fn=preexec(self.policy, self.cgroup.procs_file), close_fds=True)

@@ -19,6 +19,7 @@ class SandboxPolicy:
     notebook_timeout_s: float = 900.0
     output_cap_bytes: int = 1_000_000  # stdout/stderr kept per cell; the rest is counted, not stored
     hidden_paths: tuple[str, ...] = ()
+    needed_paths: tuple[str, ...] = ()  # read-only paths the kernel imports from (the course checkout)
     env: dict = field(default_factory=dict)
     threads: int = 0  # OMP/MKL threads in the kernel; 0 = leave the default
 
