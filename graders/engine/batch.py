@@ -154,7 +154,10 @@ def grade_batch(assignment: Assignment, submitted: Path, out: Path, options: Gra
 def _run_pool(assignment, pending, options, version, extra_hidden, jobs, done) -> None:
     remaining = list(pending)
     while remaining:
-        ctx = get_context("spawn")  # a clean interpreter per worker: no forked torch threads
+        # Workers fork from a server that imported the heavy modules once (no fork of this
+        # process, whose progress bar runs a thread); each still starts clean of kernels.
+        ctx = get_context("forkserver")
+        ctx.set_forkserver_preload(["torch", "pytest", "graders.engine.grade_one", "graders.channel.client"])
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(assignment, options, version, extra_hidden)) as pool:
             futures = {pool.submit(_grade, job): job for job in remaining}
