@@ -7,7 +7,6 @@ student and a class dashboard per assignment, and prints where everything is.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from graders.cli.progress import BatchProgress, summary_table
 from graders.engine.batch import grade_batch
 from graders.engine.grade_one import GradeOptions
 from graders.release.build import release
+from graders.reports.dashboard import build_dashboard
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,10 +47,6 @@ def run(args: argparse.Namespace) -> int:
             console.print(summary_table(results))
         ungraded += len(summary.ungraded)
         console.print(f"{name}: feedback in {args.out / name}/<student>/feedback.html")
-        if importlib.util.find_spec("graders.reports.dashboard") is not None:
-            from graders.reports.dashboard import build_dashboard
-
-            index = build_dashboard(name, args.out)
-            console.print(f"{name}: class dashboard {index}")
+        console.print(f"{name}: class dashboard {build_dashboard(name, args.out, lang=args.lang)}")
     console.print(f"demo: done in {time.perf_counter() - start:.0f} s; gradebook {args.out / 'gradebook.sqlite'}")
     return 1 if ungraded else 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 
 from graders import paths
@@ -26,8 +25,6 @@ COMMANDS = {
     "demo": "Build the releases and grade the shipped sample submissions into reports.",
     "release": "Build release/ and solutions/ from assignments/ with nbgrader (or --check drift).",
     "doctor": "Check this machine's environment: Python, torch, GPU, bitsandbytes, bubblewrap, Jupyter.",
-}
-OPTIONAL_COMMANDS = {
     "report": "Build the class dashboard for one assignment.",
     "export": "Export grades (csv, gradescope, canvas).",
     "review": "Override one check's points for one student, with a comment.",
@@ -44,11 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    available = dict(COMMANDS)
-    for name, help_text in OPTIONAL_COMMANDS.items():
-        if importlib.util.find_spec(_module_name(name)) is not None:
-            available[name] = help_text
-    for name, help_text in available.items():
+    for name, help_text in COMMANDS.items():
         module = importlib.import_module(_module_name(name))
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
