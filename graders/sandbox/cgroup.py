@@ -10,10 +10,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 import uuid
 from pathlib import Path
 
 CANDIDATES = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+PREFIX = "llm-one-piece-"
+STALE_S = 600  # an empty cgroup of ours this old was left by a grader that was killed
+
+
+def sweep(root: Path) -> None:
+    """Remove empty cgroups that graders killed before their close() left behind."""
+    for path in root.glob(PREFIX + "*"):
+        with contextlib.suppress(OSError, ValueError):
+            if time.time() - path.stat().st_mtime > STALE_S and not (path / "cgroup.procs").read_text().strip():
+                path.rmdir()
 
 
 class PidsCgroup:
@@ -25,7 +36,8 @@ class PidsCgroup:
                 continue
             if root == Path("/sys/fs/cgroup") and "pids" not in (root / "cgroup.subtree_control").read_text(errors="ignore"):
                 continue
-            path = root / f"llm-one-piece-{uuid.uuid4().hex[:12]}"
+            sweep(root)
+            path = root / f"{PREFIX}{uuid.uuid4().hex[:12]}"
             try:
                 path.mkdir()
                 (path / "pids.max").write_text(str(max_pids))
@@ -54,17 +66,17 @@ class PidsCgroup:
     def close(self) -> None:
         if self.path is None:
             return
-        for _ in range(20):
-            with contextlib.suppress(OSError):
-                pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
-                if not pids:
-                    break
-                for pid in pids:
+        # Kill until empty, then remove; a dying task keeps the cgroup busy for a moment (EBUSY).
+        for _ in range(100):
+            with contextlib.suppress(OSError, ValueError):
+                for pid in [int(p) for p in (self.path / "cgroup.procs").read_text().split()]:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-            import time
-
-            time.sleep(0.05)
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+            try:
+                self.path.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
         self.path = None

@@ -26,7 +26,7 @@ from jupyter_client.connect import write_connection_file
 from graders.errors import CourseError
 from graders.sandbox import bwrap
 from graders.sandbox.cgroup import PidsCgroup
-from graders.sandbox.limits import preexec
+from graders.sandbox.limits import hand_over, preexec, reachable_by_others, sandbox_uid
 from graders.sandbox.policy import SandboxPolicy
 
 OK, ERROR, TIMEOUT, DIED, MEMORY, NOT_RUN = "ok", "error", "timeout", "died", "memory_limit", "not_run"
@@ -61,7 +61,9 @@ class KernelSession:
         self.policy = policy
         self.isolation = "none"
         self.degraded_reason = ""
+        self.uid: int | None = None  # the kernel's own uid when the grader is root; None: the grader's
         self.peak_rss_mb = 0.0
+        self.start_s = 0.0  # how long the kernel took to answer its first request
         self.cgroup: PidsCgroup | None = None
         self._proc: subprocess.Popen | None = None
         self._client: BlockingKernelClient | None = None
@@ -82,18 +84,28 @@ class KernelSession:
         else:
             self.degraded_reason = "ran with rlimits only (--isolation none)"
         self.isolation = "bwrap" if use_bwrap else "rlimits-only"
+        self.uid = sandbox_uid()
+        if self.uid is not None and not use_bwrap:
+            # Without bwrap nothing re-binds what an unprivileged uid cannot reach (a pyenv under /root).
+            stop = reachable_by_others(Path(sys.executable)) or reachable_by_others(self.scratch)
+            if stop:
+                self.uid = None
+                self.degraded_reason += f"; the kernel runs as root ({stop} is closed to other users)"
+        started = time.perf_counter()
         self.cgroup = PidsCgroup(self.policy.max_processes)
         runtime = self.scratch / ".kernel"
         runtime.mkdir(parents=True, exist_ok=True)
         conn_file = runtime / "connection.json"
         write_connection_file(str(conn_file), transport="ipc", ip=str(runtime / "ipc"), key=secrets.token_hex(16).encode())
+        hand_over(self.scratch, self.uid)
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", str(conn_file), "--HistoryManager.enabled=False",
                 "--IPKernelApp.parent_handle=0"]
         if use_bwrap:
-            argv = bwrap.wrap(argv, self.scratch, list(self.policy.hidden_paths), list(self.policy.needed_paths))
+            argv = bwrap.wrap(argv, self.scratch, list(self.policy.hidden_paths), list(self.policy.needed_paths), self.uid)
         log = open(runtime / "kernel.log", "wb")  # the kernel's own stderr, for a failed start
         self._proc = subprocess.Popen(argv, cwd=self.scratch, env=self._environment(), stdin=subprocess.DEVNULL,
-                                      stdout=log, stderr=log, preexec_fn=preexec(self.policy, self.cgroup.procs_file), close_fds=True)
+                                      stdout=log, stderr=log, close_fds=True,
+                                      preexec_fn=preexec(self.policy, self.cgroup.procs_file, self.uid, setuid=not use_bwrap))
         log.close()
         self._client = BlockingKernelClient(connection_file=str(conn_file))
         self._client.load_connection_file()
@@ -104,6 +116,7 @@ class KernelSession:
             self.close()
             tail = (runtime / "kernel.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise RuntimeError(f"the sandboxed kernel did not start: {err}: {' | '.join(tail)}") from err
+        self.start_s = time.perf_counter() - started
         self._sampler = threading.Thread(target=self._sample_memory, daemon=True)
         self._sampler.start()
 
@@ -113,7 +126,7 @@ class KernelSession:
         home = str(self.scratch)
         env = {**keep, "HOME": home, "JUPYTER_RUNTIME_DIR": str(self.scratch / ".kernel"),
                "IPYTHONDIR": str(self.scratch / ".kernel" / "ipython"), "MPLCONFIGDIR": str(self.scratch / ".kernel" / "mpl"),
-               "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp" if self.isolation == "bwrap" else home}
+               "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "USER": "student", "LOGNAME": "student", "TMPDIR": "/tmp" if self.isolation == "bwrap" else home}
         # Idle OpenMP threads of kernels kept alive for the checks must not spin on the cores the
         # running kernels need: a passive wait policy, and a thread budget per kernel.
         env.update(OMP_WAIT_POLICY="PASSIVE", KMP_BLOCKTIME="0")

@@ -1,14 +1,55 @@
-"""rlimits, applied in the child between fork and exec, and its pids cgroup."""
+"""rlimits and the kernel's identity, applied in the child between fork and exec.
+
+As root, rlimits alone do not hold: RLIMIT_NPROC never binds root (nor a user namespace mapped
+onto root), and root reads every file whatever its mode (/etc/shadow, /root). So a grader that
+runs as root starts each kernel under an unprivileged uid of its own, a different one per
+session so that two kernels never share a process budget. That uid has no passwd entry; the
+kernel gets ``USER=student`` so that ``getpass.getuser()`` still answers.
+A grader that is not root (a student's laptop running ``course check``) keeps its own uid.
+"""
 from __future__ import annotations
 
 import os
 import resource
+import secrets
+import stat
+from pathlib import Path
 
 from graders.sandbox.policy import SandboxPolicy
 
+UID_BASE, UID_SPAN = 200_000, 100_000  # above every uid a distribution hands out, below 2**31
 
-def preexec(policy: SandboxPolicy, cgroup_procs: str | None):
-    """The function Popen runs in the child: a new session, the rlimits, the pids cgroup."""
+
+def sandbox_uid() -> int | None:
+    """A fresh unprivileged uid for one kernel when we are root, else None (keep ours)."""
+    if os.geteuid() != 0:
+        return None
+    return UID_BASE + secrets.randbelow(UID_SPAN)
+
+
+def reachable_by_others(path: Path) -> str:
+    """'' when a uid with no rights but 'other' can reach ``path``; else the first folder that stops it."""
+    path = Path(path).resolve()
+    for folder in [*reversed(path.parents), path] if path.is_dir() else reversed(path.parents):
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
+            return str(folder)
+    return ""
+
+
+def hand_over(scratch: Path, uid: int | None) -> None:
+    """Give the scratch folder (and what the grader copied into it) to the kernel's uid."""
+    if uid is None:
+        return
+    for root, dirs, files in os.walk(scratch):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), uid, uid)
+    os.chown(scratch, uid, uid)
+
+
+def preexec(policy: SandboxPolicy, cgroup_procs: str | None, uid: int | None, setuid: bool):
+    """The function Popen runs in the child: a new session, the pids cgroup, the rlimits, then,
+    with ``setuid``, the drop to ``uid`` (last: joining the cgroup needs root). Under bwrap the
+    drop happens inside the sandbox instead, after bwrap has built its mounts as root."""
     mib = 2**20
     limits = [
         (resource.RLIMIT_AS, policy.memory_mb * mib),
@@ -16,9 +57,10 @@ def preexec(policy: SandboxPolicy, cgroup_procs: str | None):
         (resource.RLIMIT_CPU, policy.cpu_seconds),
         (resource.RLIMIT_CORE, 0),
     ]
-    if os.geteuid() != 0:
-        # RLIMIT_NPROC counts every process of the user (and never binds root): leave room for
-        # what the user already runs.
+    if uid is not None:
+        limits.append((resource.RLIMIT_NPROC, policy.max_processes))  # the uid is this kernel's alone
+    elif os.geteuid() != 0:
+        # RLIMIT_NPROC counts every process of the user: leave room for what the user already runs.
         import psutil
 
         mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == os.getuid())
@@ -33,5 +75,9 @@ def preexec(policy: SandboxPolicy, cgroup_procs: str | None):
             soft, hard = resource.getrlimit(kind)
             cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(kind, (cap, cap))
+        if setuid and uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
 
     return apply

@@ -38,6 +38,8 @@ def test_instructor_tree_is_empty_and_the_rest_read_only(kernel):
     assert run(kernel, f"import os\nprint(os.listdir({str(REPO / 'solutions')!r}))")[1] == "[]"
     assert run(kernel, "import graders")[0] == "error"
     status, _, error = run(kernel, f"open({str(REPO / 'README.md')!r}, 'a').write('x')")
+    assert status == "error" and ("Read-only file system" in error or "Permission denied" in error)
+    status, _, error = run(kernel, "open('/var/tmp/planted', 'w').write('x')")  # world-writable outside
     assert status == "error" and "Read-only file system" in error
     assert run(kernel, "open('mine.txt', 'w').write('ok')")[0] == "ok"  # the scratch folder is writable
 
