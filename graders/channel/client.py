@@ -67,10 +67,30 @@ def _decode(value: Any, tensors: dict) -> Any:
     raise ChannelError(f"the answer holds a {type(value).__name__}, which JSON cannot")
 
 
+def inside(root: Path, relpath: str) -> Path:
+    """``root/relpath`` with every symlink resolved; refuse ``..``, absolute paths and links that
+    land outside ``root``."""
+    if Path(relpath).is_absolute() or ".." in Path(relpath).parts:
+        raise ChannelError(f"{relpath!r} is not a path inside the scratch folder; refused")
+    base = Path(root).resolve()
+    path = (base / relpath).resolve()
+    if path != base and base not in path.parents:
+        raise ChannelError(f"{relpath!r} points outside the scratch folder (to {path}); refused")
+    return path
+
+
 class Channel:
-    def __init__(self, session):
+    """Values, calls and files of one sandboxed kernel; every answer is size-capped and checked.
+
+    Fails closed: a kernel that is gone, hung or breaks the format raises ``ChannelError``; the
+    student's own exception raises ``StudentError`` (with ``ename`` and ``evalue``).
+    """
+
+    def __init__(self, session, max_bytes: int = MAX_RESPONSE_BYTES):
         self.session = session
+        self.max_bytes = max_bytes
         self._installed = False
+        self._root: Path | None = None
 
     def _run(self, code: str, timeout: float) -> None:
         if not self.session.alive():
@@ -88,13 +108,28 @@ class Channel:
             self._run(SHIM, timeout=30)
             self._installed = True
 
-    def _folder(self) -> Path:
-        folder = self.session.scratch / ".channel" / secrets.token_hex(8)
-        folder.mkdir(parents=True)
+    def _folder(self, request: dict | None = None, tensors: dict | None = None) -> Path:
+        """A fresh folder for one exchange, made by the grader in a grader-owned parent with a
+        name the kernel cannot guess (so it cannot plant links there first); the request is
+        written before the folder is handed to the kernel's uid."""
+        if self._root is None:
+            self._root = self.session.scratch / f".channel-{secrets.token_hex(6)}"
+            self._root.mkdir(mode=0o755)
+        folder = self._root / secrets.token_hex(8)
+        folder.mkdir()
+        if request is not None:
+            (folder / "request.json").write_text(json.dumps(request))
+            if tensors:
+                save_file(tensors, str(folder / "request.safetensors"))
+            for written in folder.iterdir():
+                written.chmod(0o644)  # safetensors writes 0600; the kernel's uid must read it
+        uid = getattr(self.session, "uid", None)
+        if uid is not None:  # the kernel runs under its own uid and writes its answer here
+            os.chown(folder, uid, uid)
         return folder
 
     def _answer(self, folder: Path) -> Any:
-        raw = read_capped(folder / "response.json")
+        raw = read_capped(folder / "response.json", self.max_bytes)
         try:
             payload = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -102,13 +137,15 @@ class Channel:
         if not isinstance(payload, dict):
             raise ChannelError("the answer is not a JSON object")
         if "error" in payload:
-            raise StudentError(str(payload.get("error")), str(payload.get("message", "")))
+            if not isinstance(payload["error"], str) or not isinstance(payload.get("message", ""), str):
+                raise ChannelError("the answer's error is not text")
+            raise StudentError(payload["error"], payload.get("message", ""))
         if "value" not in payload:
             raise ChannelError("the answer has no value")
         tensors = {}
         if (folder / "response.safetensors").exists() or (folder / "response.safetensors").is_symlink():
             try:
-                tensors = load_safetensors(read_capped(folder / "response.safetensors"))
+                tensors = load_safetensors(read_capped(folder / "response.safetensors", self.max_bytes))
             except ChannelError:
                 raise
             except Exception as err:
@@ -125,11 +162,29 @@ class Channel:
     def call(self, func: str, *args: Any, timeout: float = 60.0, **kwargs: Any) -> Any:
         """Call a function the notebook defines, with JSON values and tensors as arguments."""
         self._install()
-        folder = self._folder()
         tensors: dict = {}
         request = {"args": _encode(list(args), tensors), "kwargs": _encode(kwargs, tensors)}
-        (folder / "request.json").write_text(json.dumps(request))
-        if tensors:
-            save_file(tensors, str(folder / "request.safetensors"))
+        folder = self._folder(request, tensors)
         self._run(f"__course_channel__.call({func!r}, {str(folder)!r})", timeout)
         return self._answer(folder)
+
+    # --- files the notebook wrote --------------------------------------------------------------
+    def artifact_path(self, relpath: str) -> Path:
+        """``relpath`` inside the kernel's scratch folder; never a path or link leading out of it."""
+        return inside(self.session.scratch, relpath)
+
+    def read_json(self, relpath: str) -> Any:
+        """A JSON file the notebook wrote, size-capped; JSON types only."""
+        raw = read_capped(self.artifact_path(relpath), self.max_bytes)
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ChannelError(f"{relpath} is not valid JSON: {err}") from None
+
+    def read_safetensors(self, relpath: str) -> dict:
+        """The tensors of a safetensors file the notebook wrote, size-capped."""
+        raw = read_capped(self.artifact_path(relpath), self.max_bytes)
+        try:
+            return load_safetensors(raw)
+        except Exception as err:  # safetensors raises its own SafetensorError on a malformed file
+            raise ChannelError(f"{relpath} is not a valid safetensors file: {err}") from None
