@@ -84,6 +84,10 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
         self.peak_rss_mb = 0.0
         self._tmp = tempfile.TemporaryDirectory(prefix=f"course-{assignment.name}-")
         self.scratch = Path(self._tmp.name)
+        from graders.sandbox.limits import sandbox_uid
+
+        # One uid for all of a submission's kernels: they share the scratch folder and its artifacts.
+        self.uid = sandbox_uid()
 
     def __enter__(self) -> SubmissionHandle:
         from graders.channel import Channel
@@ -113,7 +117,7 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
                 self.flags.append(Flag(F.TIMEOUT, f"{name} exceeded its {self.policy.notebook_timeout_s:g} s "
                                        "limit; the remaining cells did not run", name))
             handles[name] = NotebookHandle(name, Channel(session), self.scratch, "", self.substituted)
-        return SubmissionHandle(handles, self.scratch)
+        return SubmissionHandle(handles, self.scratch, self.uid)
 
     def _substitute_missing_artifacts(self, notebook: str) -> None:
         """Put the reference's copy of an artifact that ``notebook`` needs but nobody produced."""
@@ -137,7 +141,7 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
     def _run(self, name: str, KernelSession):
         """Run one notebook; if a cell took the kernel down, run it once more in a fresh kernel
         without the cells that did, so that what worked still scores."""
-        session = KernelSession(self.scratch, self.policy)
+        session = KernelSession(self.scratch, self.policy, self.uid)
         self.sessions.append(session)
         session.start()
         self.isolation, self.degraded_reason = session.isolation, session.degraded_reason
@@ -146,7 +150,7 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
         if run.kernel_lost:
             fatal = {r.cell for r in run.cells if r.ename in ("died", "killed")}
             session.close()
-            session = KernelSession(self.scratch, self.policy)
+            session = KernelSession(self.scratch, self.policy, self.uid)
             self.sessions.append(session)
             session.start()
             rerun = session.run_notebook(self.notebooks[name], skip=fatal)

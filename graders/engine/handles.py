@@ -68,9 +68,10 @@ class NotebookHandle:
 class SubmissionHandle:
     """All notebooks of one submission; single-notebook assignments may skip ``nb()``."""
 
-    def __init__(self, notebooks: dict[str, NotebookHandle], scratch: Path):
+    def __init__(self, notebooks: dict[str, NotebookHandle], scratch: Path, uid: int | None = None):
         self.notebooks = notebooks
         self.scratch = scratch
+        self.uid = uid  # the kernels' uid: what the grader puts in scratch must be theirs to read
         self._timeout_s = 60.0
 
     @property
@@ -82,6 +83,20 @@ class SubmissionHandle:
         self._timeout_s = value
         for handle in self.notebooks.values():
             handle.timeout_s = value
+
+    def put(self, source: Path, relpath: str) -> str:
+        """Copy a trusted file or folder (e.g. the reference's adapter) into the scratch folder
+        for the student's code to use; returns the path as the kernel sees it."""
+        import shutil
+
+        from graders.sandbox.limits import hand_over
+
+        target = inside_scratch(self.scratch, relpath)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if Path(source).is_dir() else shutil.copy2)(source, target)
+            hand_over(target, self.uid) if target.is_dir() else hand_over(target.parent, self.uid)
+        return str(target)
 
     def nb(self, name: str) -> NotebookHandle:
         for key, handle in self.notebooks.items():

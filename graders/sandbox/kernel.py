@@ -56,12 +56,13 @@ class NotebookRun:
 
 
 class KernelSession:
-    def __init__(self, scratch: Path, policy: SandboxPolicy):
+    def __init__(self, scratch: Path, policy: SandboxPolicy, uid: int | None = None):
         self.scratch = Path(scratch)
         self.policy = policy
         self.isolation = "none"
         self.degraded_reason = ""
         self.uid: int | None = None  # the kernel's own uid when the grader is root; None: the grader's
+        self._wanted_uid = uid  # kernels sharing one scratch folder must share one uid
         self.peak_rss_mb = 0.0
         self.start_s = 0.0  # how long the kernel took to answer its first request
         self.cgroup: PidsCgroup | None = None
@@ -84,7 +85,7 @@ class KernelSession:
         else:
             self.degraded_reason = "ran with rlimits only (--isolation none)"
         self.isolation = "bwrap" if use_bwrap else "rlimits-only"
-        self.uid = sandbox_uid()
+        self.uid = self._wanted_uid if self._wanted_uid is not None else sandbox_uid()
         if self.uid is not None and not use_bwrap:
             # Without bwrap nothing re-binds what an unprivileged uid cannot reach (a pyenv under /root).
             stop = reachable_by_others(Path(sys.executable)) or reachable_by_others(self.scratch)

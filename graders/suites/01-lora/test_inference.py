@@ -1,6 +1,4 @@
 """03-inference: the adapter reloaded onto a fresh base, greedy decoding."""
-import shutil
-
 import pytest
 
 from graders.plugin import say
@@ -26,11 +24,9 @@ def test_generations_written(submission):
                                "apply the adapter to a fresh full-precision base."}, visibility="hidden", timeout=300)
 def test_generation_matches_reference(submission, reference):
     # Both sides decode with the reference's adapter, so a weak student adapter costs nothing here.
-    ref_adapter = reference.nb("02-train").artifact_path("artifacts/lora-adapter")
-    target = submission.scratch / "reference-artifacts" / "lora-adapter"
-    if not target.exists():
-        shutil.copytree(ref_adapter, target)
+    target = submission.put(reference.nb("02-train").artifact_path("artifacts/lora-adapter"),
+                            "reference-artifacts/lora-adapter")
     prompts = reference.nb(NB).value("PROMPTS")
-    got = submission.nb(NB).call("generate_texts", str(target), prompts, 12)
+    got = submission.nb(NB).call("generate_texts", target, prompts, 12)
     want = reference.nb(NB).call("generate_texts", "artifacts/lora-adapter", prompts, 12)
     assert got == want
