@@ -46,9 +46,6 @@ class NotebookHandle:
     def call(self, func: str, *args: Any, **kwargs: Any) -> Any:
         return self._require().call(func, *args, timeout=self.timeout_s, **kwargs)
 
-    def has(self, name: str) -> bool:
-        return bool(self._require().value(f"__course_has__:{name}", timeout=self.timeout_s))
-
     def artifact_path(self, relpath: str) -> Path:
         """A file or folder the notebooks wrote. Asked of the notebook that should have produced
         it, a reference copy put in its place counts as missing: the producer earns nothing for it."""
