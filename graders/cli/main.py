@@ -5,6 +5,7 @@
     course check NOTEBOOK
     course report A / course export A --format csv|gradescope|canvas
     course doctor / course demo
+    course mutants A [--ci] [--only NAME ...]
 
 Exit codes: 0 done (whatever the scores), 1 some submissions could not be graded, 2 usage or
 configuration error.
@@ -30,6 +31,7 @@ COMMANDS = {
     "review": "Override one check's points for one student, with a comment.",
     "gradebook": "Gradebook maintenance (merge shards).",
     "gradescope-bundle": "Build the Gradescope autograder zip.",
+    "mutants": "Grade an assignment's wrong answers (mutants) and print the kill matrix.",
 }
 
 

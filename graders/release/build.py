@@ -22,8 +22,8 @@ from graders.assignment import Assignment, load_assignment
 from graders.errors import CourseError
 from graders.release.notebooks import source_to_notebook, write_canonical
 
-# Files of an assignment folder that are instructor-only and never copied to students.
-INSTRUCTOR_ONLY = {"assignment.toml"}
+# Files and folders of an assignment folder that are instructor-only, never copied to students.
+INSTRUCTOR_ONLY = {"assignment.toml", "mutants"}  # mutants hold edited solution lines
 
 
 @dataclass
