@@ -21,10 +21,13 @@ PREFIX = "llm-one-piece-"  # then the grader's pid, then a random part
 def _owner_gone(path: Path) -> bool:
     from graders.sandbox.scratch import owner_gone
 
-    try:
-        return owner_gone(int(path.name[len(PREFIX):].split("-")[0]))
-    except (ValueError, IndexError):
-        return True  # an older name without the owner's pid: nobody can be using it for long
+    owner = path.name[len(PREFIX):].split("-")[0]
+    if len(path.name[len(PREFIX):].split("-")) == 2 and owner.isdigit():
+        return owner_gone(int(owner))
+    try:  # a name from before owners were recorded: gone once empty and ten minutes old
+        return time.time() - path.stat().st_mtime > 600 and not (path / "cgroup.procs").read_text().strip()
+    except OSError:
+        return False
 
 
 def _kill_and_remove(path: Path) -> None:
