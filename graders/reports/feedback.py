@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 
 from graders.records.result import write_text_atomic
+from graders.reports.flag_text import explain
 from graders.reports.labels import LABELS, STATUS_ICON
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("graders.reports", "templates"),
@@ -39,7 +40,7 @@ def cell_errors(result: dict) -> list[dict]:
 def render(result: dict, fmt: str, lang: str = "zh") -> str:
     template = _env.get_template(f"feedback.{fmt}.j2")
     return template.render(r=result, L=LABELS[lang], lang=lang, icon=STATUS_ICON, fmt=_fmt,
-                           errors=cell_errors(result))
+                           errors=cell_errors(result), explain=lambda flag: explain(flag, lang))
 
 
 def write_feedback(result: dict, folder: Path, lang: str = "zh") -> list[Path]:
