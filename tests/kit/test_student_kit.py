@@ -62,21 +62,21 @@ def _hidden_check_lines(assignment: str) -> set[str]:
     return {line for line in hidden if not any(line in text for text in cut.files.values()) and line not in public}
 
 
+def _leaked(kit, protected: set[str], what: str) -> list[str]:
+    assert protected, f"there is no {what}: the test would prove nothing"
+    text = _kit_text(kit)
+    return sorted(line for line in protected if line in text)
+
+
 @pytest.mark.parametrize("assignment", list_assignments())
 def test_kit_holds_no_solution_line(student_kit, assignment):
-    protected = _solution_lines(assignment)
-    assert protected, f"{assignment} has no solution line: the test would prove nothing"
-    text = _kit_text(student_kit)
-    leaked = sorted(line for line in protected if line in text)
+    leaked = _leaked(student_kit, _solution_lines(assignment), f"solution line in {assignment}")
     assert not leaked, f"the kit holds solution lines of {assignment}: {leaked[:3]}"
 
 
 @pytest.mark.parametrize("assignment", list_assignments())
 def test_kit_holds_no_hidden_check_source(student_kit, assignment):
-    protected = _hidden_check_lines(assignment)
-    assert protected, f"{assignment} has no hidden check: the test would prove nothing"
-    text = _kit_text(student_kit)
-    leaked = sorted(line for line in protected if line in text)
+    leaked = _leaked(student_kit, _hidden_check_lines(assignment), f"hidden check in {assignment}")
     assert not leaked, f"the kit holds hidden-check lines of {assignment}: {leaked[:3]}"
 
 
