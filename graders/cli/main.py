@@ -28,7 +28,7 @@ COMMANDS = {
     "release": "Build release/ and solutions/ from assignments/ with nbgrader (or --check drift).",
     "doctor": "Check this machine's environment: Python, torch, GPU, bitsandbytes, bubblewrap, Jupyter.",
     "report": "Build the class dashboard for one assignment.",
-    "export": "Export grades (csv, gradescope, canvas).",
+    "export": "Export grades (csv, gradescope, canvas, nbgrader).",
     "review": "Override one check's points for one student, with a comment.",
     "gradebook": "Gradebook maintenance (merge shards).",
     "gradescope-bundle": "Build the Gradescope autograder zip.",
