@@ -129,14 +129,13 @@ def _cell(kind: str, source: str, index: int) -> dict:
 
 def self_check_notebook(assignments: dict[str, list[str]]) -> str:
     """One cell per assignment that runs ``course check`` with this kernel's Python."""
-    cells = [_cell("markdown", "# 自我檢查 / self-check\n\n先在作業 notebook 存檔（Ctrl+S），再執行該作業的 cell。"
-                               "回饋頁寫在 `feedback/<作業>/feedback.html`。\n\n"
-                               "Save your notebook first (Ctrl+S), then run the assignment's cell. The feedback "
-                               "page is written to `feedback/<assignment>/feedback.html`.", 0),
-             _cell("code", "import sys", 1)]
-    for a, notebooks in assignments.items():
-        cells.append(_cell("code", f'# {a}\n!"{{sys.executable}}" -m graders check release/{a}/{notebooks[0]} '
-                                   f"--feedback feedback/{a}", len(cells)))
+    cells = [_cell("markdown", "# 自我檢查 / self-check\n\n先在作業 notebook 存檔（Ctrl+S），再執行該作業的 cell"
+                               "（Shift+Enter）。回饋頁寫在 `feedback/<作業>/feedback.html`。\n\n"
+                               "Save your notebook first (Ctrl+S), then run the assignment's cell (Shift+Enter). "
+                               "The feedback page is written to `feedback/<assignment>/feedback.html`.", 0)]
+    for a, notebooks in assignments.items():  # each cell stands alone: run only the one you need
+        cells.append(_cell("code", f'# {a}\nimport sys\n\n!"{{sys.executable}}" -m graders check '
+                                   f"release/{a}/{notebooks[0]} --feedback feedback/{a}", len(cells)))
     nb = {"cells": cells, "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
                                                       "name": "python3"}},
           "nbformat": 4, "nbformat_minor": 5}
