@@ -142,3 +142,12 @@ def test_course_check_from_a_fresh_clone_matches_the_full_grader(kit_clone, open
     assert _checks(kit) == _checks(full)
     assert {c["status"] for c in kit["checks"]} == {"passed", "failed"}  # the comparison covers both
     assert (kit["score"], kit["max_score"]) == (full["score"], full["max_score"])
+
+
+def test_student_kit_refuses_a_folder_that_is_not_empty(tmp_path, capsys):
+    from graders.cli.main import main
+
+    (tmp_path / "kit").mkdir()
+    (tmp_path / "kit" / "notes.txt").write_text("mine")
+    assert main(["student-kit", "--out", str(tmp_path / "kit")]) == 2
+    assert "is not empty" in capsys.readouterr().err
