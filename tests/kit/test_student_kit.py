@@ -123,6 +123,18 @@ def _checks(result: dict) -> list[tuple]:
     return [(c["id"], c["status"], c["points"], c["message"]) for c in result["checks"]]
 
 
+def _graded(check, feedback) -> dict:
+    """Run ``check`` once more when the first run could not start its kernel: on a loaded machine
+    a slow kernel start is taken for a dead one (an engine issue of its own, see FACTS.md)."""
+    for _ in range(2):
+        check()
+        result = json.loads((feedback / "result.json").read_text())
+        if "kernel did not start" not in (result.get("reason") or ""):
+            break
+    assert result["status"] == "graded", result.get("reason")
+    return result
+
+
 @pytest.mark.slow
 def test_course_check_from_a_fresh_clone_matches_the_full_grader(kit_clone, open_tmp):
     from graders.cli.main import main
@@ -133,12 +145,10 @@ def test_course_check_from_a_fresh_clone_matches_the_full_grader(kit_clone, open
     wrong = {"standardize": "def standardize(x, eps=1e-5):\n    return x - x.mean()\n"}  # fails a visible check
     nbformat.write(filled_release(a, "basics.ipynb", wrong), mine / "basics.ipynb")
     subprocess.run(["chmod", "-R", "a+rX", str(open_tmp)], check=True)
-    assert main(["check", str(mine / "basics.ipynb"), "--lang", "en", "--feedback", str(open_tmp / "full")]) == 0
-    proc = _run_course(kit_clone, "check", str(mine / "basics.ipynb"), "--lang", "en",
-                       "--feedback", str(open_tmp / "from-kit"))
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    full = json.loads((open_tmp / "full" / "result.json").read_text())
-    kit = json.loads((open_tmp / "from-kit" / "result.json").read_text())
+    full = _graded(lambda: main(["check", str(mine / "basics.ipynb"), "--lang", "en", "--feedback",
+                                 str(open_tmp / "full")]), open_tmp / "full")
+    kit = _graded(lambda: _run_course(kit_clone, "check", str(mine / "basics.ipynb"), "--lang", "en",
+                                      "--feedback", str(open_tmp / "from-kit")), open_tmp / "from-kit")
     assert _checks(kit) == _checks(full)
     assert {c["status"] for c in kit["checks"]} == {"passed", "failed"}  # the comparison covers both
     assert (kit["score"], kit["max_score"]) == (full["score"], full["max_score"])
