@@ -10,6 +10,7 @@ gradebook OUT/gradebook.sqlite. Exit 0 when every submission was graded (whateve
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -78,15 +79,19 @@ def run(args: argparse.Namespace) -> int:
         raise CourseError(f"--jobs {args.jobs}: give 1 or more")
     assignment = load_assignment(args.assignment)
     options = options_from(args)
+    started = time.perf_counter()
     summary = grade_batch(assignment, args.submitted, args.out, options, jobs=args.jobs,
                           shard=parse_shard(args.shard), force=args.force,
                           progress=BatchProgress(f"grading {assignment.name}"))
+    elapsed = time.perf_counter() - started
     console = Console()
     results = summary.graded + summary.ungraded
     if results:
         console.print(summary_table(results))
+    done = len(summary.graded) + len(summary.ungraded)
     console.print(f"graded {len(summary.graded)}, skipped {len(summary.skipped)} unchanged, "
-                  f"ungraded {len(summary.ungraded)}; results in {args.out / assignment.name}")
+                  f"ungraded {len(summary.ungraded)} in {elapsed:.0f} s ({60 * done / max(elapsed, 1e-9):.1f} "
+                  f"submissions/min, --jobs {args.jobs}); results in {args.out / assignment.name}")
     for name in summary.refused:
         console.print(f"[red]refused folder {name!r}: not a valid student id (letters, digits, . _ @ + -)[/red]")
     for r in summary.ungraded:
