@@ -16,6 +16,13 @@ SOLUTIONS = REPO_ROOT / "solutions"
 SUITES = REPO_ROOT / "graders" / "suites"
 SAMPLES = REPO_ROOT / "samples"
 RESULTS = REPO_ROOT / "results"
+# Written by `course student-kit`: its presence makes this tree a student kit (no sources, no
+# solutions, visible checks only), where only the students' commands exist.
+KIT_MARKER = REPO_ROOT / "course-kit.json"
+
+
+def is_student_kit() -> bool:
+    return KIT_MARKER.is_file()
 
 
 def venv_tools_on_path() -> None:

@@ -1,6 +1,7 @@
 """``course check NOTEBOOK``: a student's local run of the visible checks, with the same engine.
 
     course check release/00-pytorch-basics/basics.ipynb
+    course check release/00-pytorch-basics/basics.ipynb --feedback feedback/00-pytorch-basics
 
 The notebook (and the assignment's other notebooks beside it) run in a fresh kernel, sandboxed
 where bubblewrap exists (rlimits only elsewhere, e.g. macOS), then the visible checks run and the
@@ -22,13 +23,16 @@ from graders.engine.grade_one import grade_submission
 from graders.engine.reference import LazyReference
 from graders.engine.version import grader_version
 from graders.errors import CourseError
-from graders.reports.feedback import render
+from graders.records.result import write_json_atomic
+from graders.reports.feedback import render, write_feedback
 from graders.sandbox.scratch import scratch_dir
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("notebook", type=Path, help="your notebook, e.g. release/00-pytorch-basics/basics.ipynb")
     p.add_argument("--assignment", default=None, help="assignment name (default: the notebook's folder name)")
+    p.add_argument("--feedback", type=Path, default=None, metavar="DIR",
+                   help="also write result.json, feedback.html and feedback.md into DIR")
     add_grading_options(p)
 
 
@@ -63,4 +67,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             reference.close()
     Console().print(Markdown(render(result, "md", options.lang)))
+    if args.feedback is not None:
+        args.feedback.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(args.feedback / "result.json", result)
+        written = write_feedback(result, args.feedback, options.lang)
+        print(f"feedback page: {written[-1]}")
     return 0 if result["status"] == "graded" else 1

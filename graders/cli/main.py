@@ -6,6 +6,7 @@
     course report A / course export A --format csv|gradescope|canvas
     course doctor / course demo
     course mutants A [--ci] [--only NAME ...]
+    course student-kit [A ...] --out DIR
 
 Exit codes: 0 done (whatever the scores), 1 some submissions could not be graded, 2 usage or
 configuration error.
@@ -27,12 +28,15 @@ COMMANDS = {
     "release": "Build release/ and solutions/ from assignments/ with nbgrader (or --check drift).",
     "doctor": "Check this machine's environment: Python, torch, GPU, bitsandbytes, bubblewrap, Jupyter.",
     "report": "Build the class dashboard for one assignment.",
-    "export": "Export grades (csv, gradescope, canvas).",
+    "export": "Export grades (csv, gradescope, canvas, nbgrader).",
     "review": "Override one check's points for one student, with a comment.",
     "gradebook": "Gradebook maintenance (merge shards).",
     "gradescope-bundle": "Build the Gradescope autograder zip.",
     "mutants": "Grade an assignment's wrong answers (mutants) and print the kill matrix.",
+    "student-kit": "Write a student repository: release notebooks, common_utils, visible checks only.",
 }
+# What a student kit offers (graders.kit.build leaves the other commands' code out).
+STUDENT_COMMANDS = ("check", "doctor")
 
 
 def _module_name(command: str) -> str:
@@ -44,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, help_text in COMMANDS.items():
+        if paths.is_student_kit() and name not in STUDENT_COMMANDS:
+            continue
         module = importlib.import_module(_module_name(name))
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)

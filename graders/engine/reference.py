@@ -30,6 +30,8 @@ class LazyReference:
             from graders.engine.grade_one import ExecutedNotebooks, make_policy
 
             folder = paths.SOLUTIONS / self.assignment.name
+            if paths.is_student_kit():
+                raise ReferenceUnavailable("a student kit holds no reference solution")
             if not folder.is_dir():
                 raise ReferenceUnavailable(f"solutions/{self.assignment.name} is missing: run `course release`")
             notebooks = {n: nbformat.read(folder / n, as_version=4) for n in self.assignment.notebooks}

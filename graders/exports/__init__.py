@@ -25,9 +25,9 @@ def effective_results(assignment: str, results_dir: Path) -> list[dict]:
 
 
 def writer(fmt: str):
-    from graders.exports import canvas, csv_export, gradescope
+    from graders.exports import canvas, csv_export, gradescope, nbgrader_gradebook
 
-    formats = {"csv": csv_export, "gradescope": gradescope, "canvas": canvas}
+    formats = {"csv": csv_export, "gradescope": gradescope, "canvas": canvas, "nbgrader": nbgrader_gradebook}
     if fmt not in formats:
         raise CourseError(f"unknown export format {fmt!r}; supported: {', '.join(formats)}")
     return formats[fmt]

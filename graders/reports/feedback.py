@@ -11,7 +11,7 @@ import jinja2
 
 from graders.records.result import write_text_atomic
 from graders.reports.flag_text import explain
-from graders.reports.labels import LABELS, STATUS_ICON
+from graders.reports.labels import LABELS, STATUS_SVG, STATUS_TEXT
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("graders.reports", "templates"),
                           autoescape=jinja2.select_autoescape(["html.j2"]), keep_trailing_newline=True,
@@ -39,7 +39,8 @@ def cell_errors(result: dict) -> list[dict]:
 
 def render(result: dict, fmt: str, lang: str = "zh") -> str:
     template = _env.get_template(f"feedback.{fmt}.j2")
-    return template.render(r=result, L=LABELS[lang], lang=lang, icon=STATUS_ICON, fmt=_fmt,
+    marks = STATUS_SVG if fmt == "html" else STATUS_TEXT
+    return template.render(r=result, L=LABELS[lang], lang=lang, icon=marks, fmt=_fmt,
                            errors=cell_errors(result), explain=lambda flag: explain(flag, lang))
 
 

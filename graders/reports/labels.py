@@ -27,4 +27,16 @@ LABELS = {
         "feedback_link": "feedback", "kind": "Kind", "detail": "Detail", "overrides": "Manual reviews",
     },
 }
-STATUS_ICON = {"passed": "✅", "failed": "❌", "error": "⚠️", "pending": "⏳"}
+# Status marks drawn without any font: emoji render as empty boxes where no emoji font is installed
+# (a fresh Linux desktop, CI browsers). HTML gets inline SVG, Markdown and terminals plain ASCII.
+STATUS_TEXT = {"passed": "[ok]", "failed": "[x]", "error": "[!]", "pending": "[..]"}
+_SVG = ('<svg class="mark mark-{status}" width="14" height="14" viewBox="0 0 16 16" role="img" aria-label="{status}">'
+        '<circle cx="8" cy="8" r="7.5" fill="{fill}"/><path d="{path}" stroke="#fff" stroke-width="2" '
+        'stroke-linecap="round" stroke-linejoin="round" fill="none"/></svg>')
+_SHAPES = {  # status -> (fill, path): a tick, a cross, an exclamation mark, clock hands
+    "passed": ("#176b2c", "M4.5 8.5l2.5 2.5 4.5-5"),
+    "failed": ("#a11", "M5 5l6 6M11 5l-6 6"),
+    "error": ("#a60", "M8 4v5M8 11.5v.5"),
+    "pending": ("#666", "M8 4.5V8l2.5 1.5"),
+}
+STATUS_SVG = {status: _SVG.format(status=status, fill=fill, path=path) for status, (fill, path) in _SHAPES.items()}
