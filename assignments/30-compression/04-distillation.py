@@ -65,7 +65,7 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-kd-loss", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test-kd-loss", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
 s, t, y = torch.randn(4, 3), torch.randn(4, 3), torch.tensor([0, 2, 1, 1])
 assert torch.isclose(kd_loss(s, t, y, T=3.0, alpha=0.0), F.cross_entropy(s, y)), "alpha = 0 時只剩 hard-label 的 cross entropy"
 assert torch.isclose(kd_loss(t, t, y, T=3.0, alpha=1.0), torch.tensor(0.0), atol=1e-6), "student = teacher 時 KL 為 0"
