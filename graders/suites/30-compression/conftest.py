@@ -22,11 +22,12 @@ def llama(profile):
     return load_model("llama", profile).eval()
 
 
-def _correlated_inputs(rng: torch.Generator, n: int, cols: int) -> torch.Tensor:
-    """(n, cols) inputs with correlated columns and a decaying spectrum, like a real layer's."""
+def _correlated_inputs(rng: torch.Generator, n: int, cols: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two (n, cols) samples of one distribution (calibration, held-out) with correlated columns and a
+    decaying spectrum, like a real layer's inputs."""
     mix = torch.randn(cols, cols, generator=rng) @ torch.diag(torch.logspace(-2, 0.5, cols)) \
         @ torch.randn(cols, cols, generator=rng) / cols ** 0.5
-    return torch.randn(n, cols, generator=rng) @ mix
+    return torch.randn(n, cols, generator=rng) @ mix, torch.randn(n, cols, generator=rng) @ mix
 
 
 def _output_error(W: torch.Tensor, Q: torch.Tensor, X: torch.Tensor) -> float:

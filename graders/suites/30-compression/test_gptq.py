@@ -24,7 +24,7 @@ def _grid_size(Q: torch.Tensor, bits: int, group_size: int) -> int:
 
 
 def _draw(correlated_inputs, rng, rows=24, cols=48):
-    return torch.randn(rows, cols, generator=rng), correlated_inputs(rng, 512, cols), correlated_inputs(rng, 512, cols)
+    return torch.randn(rows, cols, generator=rng), *correlated_inputs(rng, 512, cols)
 
 
 @pytest.mark.check(points=2, cell="test-gptq", title={"zh": "Hessian = 2/n · XᵀX", "en": "Hessian = 2/n X^T X"},

@@ -125,7 +125,8 @@ def _bnb_quantize(x, blocksize=64):
                    hint=H_BLOCK, visibility="hidden")
 def test_packed_bytes_equal_bitsandbytes(submission, rng):
     nb = submission.nb(NB)
-    x = torch.randn(int(torch.randint(5, 12, (1,), generator=rng)), 2 * int(torch.randint(5, 30, (1,), generator=rng)) + 1, generator=rng)
+    odd = [2 * int(n) + 1 for n in torch.randint(2, 30, (2,), generator=rng)]  # an odd count: the last byte is padded
+    x = torch.randn(*odd, generator=rng)
     want_packed, want_absmax = _bnb_quantize(x)
     got = nb.call("nf4_roundtrip", x, 64)
     assert torch.allclose(got["absmax"].float(), want_absmax), say("每個 block 的 absmax 與 bitsandbytes 不同。", "The per-block absmax differs from bitsandbytes'.")
@@ -156,7 +157,7 @@ def test_dequantize_matches_reference(submission, reference, rng):
     for blocksize in (64, 32):
         got = submission.nb(NB).call("nf4_roundtrip", x, blocksize)["x_hat"]
         want = reference.nb(NB).call("nf4_roundtrip", x, blocksize)["x_hat"]
-        assert got.shape == want.shape and torch.allclose(got.float(), want, atol=1e-6), say(
+        assert got.shape == want.shape and torch.allclose(got.float(), want, rtol=1e-5, atol=1e-6), say(
             f"blocksize={blocksize}：還原結果與參考解答最多差 {float((got.float() - want).abs().max()) if got.shape == want.shape else 'shape'}。",
             f"blocksize={blocksize}: the dequantized tensor differs from the reference's by up to "
             f"{float((got.float() - want).abs().max()) if got.shape == want.shape else 'shape'}.")
