@@ -136,3 +136,10 @@ def accuracy(model: torch.nn.Module, rows: list[dict], profile: str | None = Non
     batch = encode(rows, profile)
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     return float((logits.argmax(-1) == batch["labels"]).float().mean())
+
+
+def loaded_bytes(model: torch.nn.Module) -> int:
+    """Bytes of the parameters and buffers a model holds as loaded (a bitsandbytes 4-bit weight
+    counts its packed bytes): what the weights cost in memory, not what a forward pass adds."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)

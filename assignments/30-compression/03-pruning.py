@@ -31,8 +31,8 @@ import matplotlib
 import torch
 from safetensors.torch import load_file, save_file
 
-from common_utils.compression import (calibration_ids, decoder_linears, heldout_ids, linear_inputs, perplexity,
-                                      storage_bytes)
+from common_utils.compression import (calibration_ids, decoder_linears, heldout_ids, linear_inputs, loaded_bytes,
+                                      perplexity, storage_bytes)
 from common_utils.models import load_model
 from common_utils.profiles import get_profile
 
@@ -142,6 +142,8 @@ for method in METHODS:
 # 下面的 cell 把每種方法的權重載回同一個模型，在保留文字上量 perplexity，並估計 decoder 線性層的儲存大小
 # （全精度 fp32；GPTQ 4-bit 加上每組一個 fp16 scale 與 4-bit zero；50% 非結構剪枝存成 fp16 值加 bitmask；
 # 2:4 存一半的 fp16 值加每個值 2-bit 的位置）。NF4 那一列用 bitsandbytes 載入（每 64 個值一個 absmax）。
+# `loaded_bytes` 是載入後模型參數與 buffer 實際佔的記憶體：GPTQ 與剪枝在這裡都還原成 fp32，所以沒有變小——
+# 要省記憶體，得有直接吃壓縮格式的 kernel（bitsandbytes 的 NF4 就是）。
 # 請寫 `effect_table(rows)`：把 `rows`（每個方法一個 dict）依 perplexity 由小到大排序後存成
 # `artifacts/effect.json`，並畫出「大小 vs. perplexity」的散布圖存成 `artifacts/effect.png`。grader 會自己重算每一列。
 
@@ -167,18 +169,22 @@ def effect_table(rows: list[dict]) -> list[dict]:
 
 # %% nbgrader={"grade": false, "grade_id": "effect", "locked": true, "schema_version": 3, "solution": false, "task": false}
 held = heldout_ids(PROFILE)
-rows = [{"method": "base", "perplexity": perplexity(model, held), "size_bytes": storage_bytes(model, "fp32")}]
+rows = [{"method": "base", "perplexity": perplexity(model, held), "size_bytes": storage_bytes(model, "fp32"),
+         "loaded_bytes": loaded_bytes(model)}]
 candidates = {"gptq-4bit": "gptq-weights", **{m: f"pruned-{m}" for m in METHODS}}
 for method, stem in candidates.items():
     path = ARTIFACTS / f"{stem}.safetensors"
     if path.is_file():
         fresh = load_model("llama", PROFILE)
         fresh.load_state_dict(load_file(str(path)), strict=False)
-        rows.append({"method": method, "perplexity": perplexity(fresh, held), "size_bytes": storage_bytes(fresh, method)})
+        rows.append({"method": method, "perplexity": perplexity(fresh, held), "size_bytes": storage_bytes(fresh, method),
+                     "loaded_bytes": loaded_bytes(fresh)})
 nf4 = load_model("llama", PROFILE, quantization="nf4")
-rows.append({"method": "nf4", "perplexity": perplexity(nf4, held), "size_bytes": storage_bytes(model, "nf4")})
+rows.append({"method": "nf4", "perplexity": perplexity(nf4, held), "size_bytes": storage_bytes(model, "nf4"),
+             "loaded_bytes": loaded_bytes(nf4)})
 for row in effect_table(rows):
-    print(f"{row['method']:>11}: perplexity {row['perplexity']:9.2f}   {row['size_bytes'] / 2**10:7.1f} KiB")
+    print(f"{row['method']:>11}: perplexity {row['perplexity']:9.2f}   stored {row['size_bytes'] / 2**10:7.1f} KiB"
+          f"   in memory {row['loaded_bytes'] / 2**10:7.1f} KiB")
 
 # %% nbgrader={"grade": true, "grade_id": "test-effect", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 assert (ARTIFACTS / "effect.json").is_file() and (ARTIFACTS / "effect.png").is_file(), "應存下 effect.json 與 effect.png"

@@ -155,10 +155,10 @@ def test_model_perplexity(submission, reference, assignment, profile, grader_tmp
 
 
 @pytest.mark.check(points=3, cell="test-effect", title={"zh": "效果表的每個數字（grader 重算）", "en": "every figure of the effect table (recomputed by the grader)"},
-                   hint={"zh": "每個方法一列：method、perplexity、size_bytes；依 perplexity 由小到大。",
-                         "en": "One row per method: method, perplexity, size_bytes; ascending perplexity."})
+                   hint={"zh": "每個方法一列：method、perplexity、size_bytes、loaded_bytes；依 perplexity 由小到大。",
+                         "en": "One row per method: method, perplexity, size_bytes, loaded_bytes; ascending perplexity."})
 def test_effect_table(submission, profile, grader_tmp):
-    from common_utils.compression import heldout_ids, perplexity, storage_bytes
+    from common_utils.compression import heldout_ids, loaded_bytes, perplexity, storage_bytes
     from common_utils.models import load_model
 
     rows = read_json_artifact(submission.nb(NB), "artifacts/effect.json")
@@ -173,14 +173,16 @@ def test_effect_table(submission, profile, grader_tmp):
     weights = {"gptq-4bit": None, **{m: _pruned(submission.nb(NB), m, grader_tmp) for m in METHODS}}
     path = submission.nb(NB).artifact_path("artifacts/gptq-weights.safetensors")
     weights["gptq-4bit"] = load_file(str(copy_safe(path.parent, grader_tmp / "gptq") / path.name))
-    want = {"base": perplexity(base, held), "nf4": perplexity(load_model("llama", profile, quantization="nf4"), held),
-            **{m: _perplexity(w, profile) for m, w in weights.items()}}
+    nf4 = load_model("llama", profile, quantization="nf4")
+    want = {"base": perplexity(base, held), "nf4": perplexity(nf4, held), **{m: _perplexity(w, profile) for m, w in weights.items()}}
     for method, ppl in want.items():
         got = table[method]
         size = storage_bytes(base, "fp32" if method == "base" else method)
-        assert abs(got["perplexity"] - ppl) <= 1e-3 * ppl and got["size_bytes"] == size, say(
-            f"{method}：表上 perplexity {got['perplexity']:.3f}、{got['size_bytes']} bytes；grader 重算 {ppl:.3f}、{size} bytes。",
-            f"{method}: the table says perplexity {got['perplexity']:.3f}, {got['size_bytes']} bytes; the grader gets {ppl:.3f}, {size} bytes.")
+        memory = loaded_bytes(nf4 if method == "nf4" else base)  # the others are loaded back as dense fp32
+        figures = (got.get("perplexity"), got.get("size_bytes"), got.get("loaded_bytes"))
+        assert abs(figures[0] - ppl) <= 1e-3 * ppl and figures[1:] == (size, memory), say(
+            f"{method}：表上 (perplexity, size_bytes, loaded_bytes) = {figures}；grader 重算 ({ppl:.3f}, {size}, {memory})。",
+            f"{method}: the table says (perplexity, size_bytes, loaded_bytes) = {figures}; the grader gets ({ppl:.3f}, {size}, {memory}).")
 
 
 @pytest.mark.check(points=1, cell="test-effect", title={"zh": "效果圖存成 PNG", "en": "the effect plot saved as PNG"},
