@@ -15,15 +15,15 @@ import uuid
 from pathlib import Path
 
 CANDIDATES = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
-PREFIX = "llm-one-piece-"  # then the grader's pid, then a random part
+PREFIX = "llm-one-piece-"  # then "pid<N>" (the grader's pid), then a random part
 
 
 def _owner_gone(path: Path) -> bool:
     from graders.sandbox.scratch import owner_gone
 
     owner = path.name[len(PREFIX):].split("-")[0]
-    if len(path.name[len(PREFIX):].split("-")) == 2 and owner.isdigit():
-        return owner_gone(int(owner))
+    if owner.startswith("pid") and owner[3:].isdigit():
+        return owner_gone(int(owner[3:]))
     try:  # a name from before owners were recorded: gone once empty and ten minutes old
         return time.time() - path.stat().st_mtime > 600 and not (path / "cgroup.procs").read_text().strip()
     except OSError:
@@ -68,7 +68,7 @@ class PidsCgroup:
                 continue
             if root == Path("/sys/fs/cgroup") and "pids" not in (root / "cgroup.subtree_control").read_text(errors="ignore"):
                 continue
-            path = root / f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            path = root / f"{PREFIX}pid{os.getpid()}-{uuid.uuid4().hex[:12]}"
             try:
                 path.mkdir()
                 (path / "pids.max").write_text(str(max_pids))

@@ -1,6 +1,7 @@
 """Scratch folders that name the process owning them, so that no command leaves one behind.
 
-Every temporary folder the course tools make is ``$TMPDIR/course-<pid>-<kind>-XXXX``. A process
+Every temporary folder the course tools make is ``$TMPDIR/course-pid<pid>-<kind>-XXXX`` (the
+``pid`` marker keeps names such as ``course-12-ddp-…`` from older versions out of reach). A process
 removes its own on exit; ``sweep()`` removes those whose owner is gone (a pool worker killed
 mid-grade, a grader stopped with SIGKILL), together with their pids cgroups (``cgroup.sweep``).
 A folder of a live process, this machine's other graders included, is never touched.
@@ -17,12 +18,12 @@ from pathlib import Path
 import psutil
 
 PREFIX = "course-"
-OWNED = re.compile(rf"^{PREFIX}(\d+)-")
+OWNED = re.compile(rf"^{PREFIX}pid(\d+)-")
 
 
 def scratch_dir(kind: str) -> tempfile.TemporaryDirectory:
     """A TemporaryDirectory named after this process and ``kind`` (removed on cleanup)."""
-    return tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-{kind}-")
+    return tempfile.TemporaryDirectory(prefix=f"{PREFIX}pid{os.getpid()}-{kind}-")
 
 
 def owner_gone(pid: int) -> bool:

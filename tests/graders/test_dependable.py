@@ -150,3 +150,15 @@ def test_two_batches_on_one_host_at_once_both_finish_correctly(tmp_path, tmpdir_
     finish(second)
     assert scores(tmp_path / "one") == scores(tmp_path / "two") == {"ann": 10.0, "ben": 10.0}
     assert_nothing_left(tmpdir_for_batch)
+
+
+def test_only_folders_marked_with_a_dead_owner_are_swept(tmp_path):
+    from graders.sandbox.scratch import sweep
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    names = {f"course-pid{dead.stdout.strip()}-01-lora-abc": False, f"course-pid{os.getpid()}-01-lora-abc": True,
+             "course-12-ddp-abc": True, "course-01-lora-xyz": True, "course-test-abc": True}
+    for name in names:
+        (tmp_path / name).mkdir()
+    sweep(tmp_path)
+    assert {n: (tmp_path / n).exists() for n in names} == names
