@@ -81,7 +81,9 @@ def wrap(argv: list[str], scratch: Path, hidden: list[str], needed: list[str] = 
         if path != scratch_s:
             cmd += ["--ro-bind", path, path]
     for path in sorted(set(hidden)):
-        if Path(path).exists():
+        if Path(path).is_file():  # a git worktree's .git is a file: a tmpfs cannot cover it
+            cmd += ["--ro-bind", "/dev/null", str(Path(path).resolve())]
+        elif Path(path).exists():
             cmd += ["--tmpfs", str(Path(path).resolve())]
     cmd += ["--bind", scratch_s, scratch_s, "--chdir", scratch_s, "--"]
     if uid is not None:
