@@ -8,10 +8,10 @@ from graders.plugin import say
 
 support = importlib.import_module("graders.suites.13-deepspeed-zero.support")
 CELL, RANKS, STAGES = "test-train", (0, 1), (1, 2, 3)
-# fp32 on gloo, measured here: stages 1 and 2 are bitwise equal to each other and within ~1e-7 of
-# the single-process run (micro-batch gradients are summed in another order); stage 3 gathers
-# and re-partitions, within ~2e-6 (FACTS.md). Adam's update is ~lr = 1e-3 per step, so a
-# wrong scaling of the loss or a missing step is orders of magnitude above these.
+# fp32 on gloo, measured here on the tiny Llama after 2 AdamW steps: no stage is bitwise equal to
+# the single-process run, nor stage 1 to stage 2 (3.6e-7 apart: gradients are reduced in other
+# orders); all stay within 1e-5. Adam moves each weight by ~lr = 1e-3 per step, so a missing step
+# or a wrong configuration lands orders of magnitude above the tolerance.
 ATOL_12, ATOL_3 = 1e-5, 1e-5
 
 
@@ -29,8 +29,6 @@ def _close_to_single_process(harness, stage: int, atol: float) -> None:
 def test_stages_1_2_equal_single_process(harness):
     for stage in (1, 2):
         _close_to_single_process(harness, stage, ATOL_12)
-    diff = support.max_difference(harness.weights(1), harness.weights(2), "stage 1 vs 2")
-    assert diff == 0, say(f"stage 1 與 stage 2 的結果應逐位元相同，實際差 {diff:.2e}。", f"Stages 1 and 2 should agree bitwise; they differ by {diff:.2e}.")
 
 
 @pytest.mark.check(points=2, cell=CELL, title={"zh": "stage 3 在容許誤差內等於單一 process", "en": "stage 3 equals a single process within tolerance"},
