@@ -52,6 +52,10 @@ def launch_torchrun(script: str, args=(), nproc: int = 2, timeout_s: float = 300
     try:
         output, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        import psutil
+
+        for child in psutil.Process(proc.pid).children(recursive=True):  # torchrun gives each rank its own session
+            child.kill()
         os.killpg(proc.pid, signal.SIGKILL)
         output = proc.communicate()[0] + f"\n[launch] killed after {timeout_s} s"
     return {"returncode": proc.returncode, "output": output[-4000:]}

@@ -38,6 +38,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import torch
 
 from common_utils.profiles import get_profile
@@ -56,8 +57,9 @@ print("profile:", PROFILE, "| torch:", torch.__version__)
 # - `launch(script, args, nproc=2, timeout_s=300)`：用目前的 Python 執行
 #   `python -m torch.distributed.run --nproc_per_node N --master_addr 127.0.0.1 --master_port P script args…`，
 #   環境變數加上 `OMP_NUM_THREADS=1`（兩個 rank 分兩顆核心，不要互搶）。
-#   用 `start_new_session=True` 開新的 process group；逾時就把整個 group 殺掉（`os.killpg`），
-#   不讓任何 rank 活下來。回傳 `{"returncode": int, "output": 最後 4000 個字元}`。
+#   用 `start_new_session=True` 開新的 process group。逾時要殺掉 **每一個** rank：torchrun 把每個 rank
+#   放進它自己的 session，`os.killpg` 只殺得到 torchrun 那一組，所以先用
+#   `psutil.Process(pid).children(recursive=True)` 找出所有子孫 process 逐一 `kill()`，再 `os.killpg`。回傳 `{"returncode": int, "output": 最後 4000 個字元}`。
 
 # %% nbgrader={"grade": false, "grade_id": "launch", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def free_port() -> int:
@@ -80,6 +82,8 @@ def launch(script: str, args: list[str] = (), nproc: int = 2, timeout_s: float =
     try:
         output, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        for child in psutil.Process(proc.pid).children(recursive=True):  # each rank has its own session
+            child.kill()
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate()
         output += f"\n[launch] killed after {timeout_s} s"

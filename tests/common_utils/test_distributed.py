@@ -42,8 +42,8 @@ def test_a_hanging_launch_is_killed_with_every_rank(tmp_path):
     script = tmp_path / "hang.py"
     script.write_text(HANG)
     started = time.monotonic()
-    result = launch_torchrun(str(script), [str(tmp_path)], nproc=2, timeout_s=15)
-    assert time.monotonic() - started < 60 and "killed after 15 s" in result["output"]
+    result = launch_torchrun(str(script), [str(tmp_path)], nproc=2, timeout_s=25)
+    assert time.monotonic() - started < 90 and "killed after 25 s" in result["output"]
     ranks = [int(p.name) for p in tmp_path.iterdir() if p.name.isdigit()]
     assert len(ranks) == 2
     time.sleep(0.5)
