@@ -15,9 +15,13 @@ def _draw(rng, n=4):
 @pytest.mark.check(points=1, cell="test-config", title={"zh": "train_batch_size = micro × 累積 × world", "en": "train_batch_size = micro x accumulation x world"},
                    hint={"zh": "三個 batch 欄位都要寫；world size 也要乘進去。", "en": "Write all three batch fields; multiply by the world size too."})
 def test_batch_sizes_multiply(submission, rng):
-    stage = int(torch.randint(1, 4, (1,), generator=rng))
-    micro, accumulation, world, _ = _draw(rng)
-    config = submission.nb(NB).call("make_config", stage, micro, accumulation, world)
+    for stage in (3, 1, 2):
+        micro, accumulation, world, _ = _draw(rng)
+        config = submission.nb(NB).call("make_config", stage, micro, accumulation, world)
+        _assert_config(config, stage, micro, accumulation, world)
+
+
+def _assert_config(config: dict, stage: int, micro: int, accumulation: int, world: int) -> None:
     want = {"train_batch_size": micro * accumulation * world, "train_micro_batch_size_per_gpu": micro,
             "gradient_accumulation_steps": accumulation}
     got = {k: config.get(k) for k in want}
