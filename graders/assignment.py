@@ -14,9 +14,10 @@ class Limits:
     cell_timeout_s: float = 120.0  # one cell; a training cell under `tiny` takes seconds
     notebook_timeout_s: float = 900.0  # the whole notebook, all cells together
     memory_mb: int = 6144  # address-space cap of the kernel; torch maps a lot of virtual memory
+    max_processes: int = 128  # processes and threads of one kernel's tree (torchrun ranks count too)
 
     def __post_init__(self) -> None:
-        for name in ("cell_timeout_s", "notebook_timeout_s", "memory_mb"):
+        for name in ("cell_timeout_s", "notebook_timeout_s", "memory_mb", "max_processes"):
             if getattr(self, name) <= 0:
                 raise CourseError(f"[limits] {name} must be positive, got {getattr(self, name)!r}")
 

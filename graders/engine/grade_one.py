@@ -50,6 +50,7 @@ def make_policy(assignment: Assignment, options: GradeOptions, extra_hidden: lis
     return SandboxPolicy(
         isolation=options.isolation,
         memory_mb=assignment.limits.memory_mb,
+        max_processes=assignment.limits.max_processes,
         cell_timeout_s=assignment.limits.cell_timeout_s,
         notebook_timeout_s=assignment.limits.notebook_timeout_s,
         hidden_paths=tuple(dict.fromkeys(instructor_paths() + list(options.hidden_paths) + extra_hidden)),

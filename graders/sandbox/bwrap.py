@@ -100,7 +100,8 @@ def wrap(argv: list[str], scratch: Path, needed: list[str] = (), hidden: list[st
             cmd += ["--ro-bind", path, path]
     for path in sorted({str(Path(p).resolve()) for p in hidden}):
         if Path(path).exists() and any(path.startswith(b + "/") for b in binds):
-            cmd += ["--tmpfs", path]
+            # A file (a git worktree's .git) cannot take a tmpfs: an empty file goes over it.
+            cmd += ["--ro-bind", "/dev/null", path] if Path(path).is_file() else ["--tmpfs", path]
     cmd += ["--bind", scratch_s, scratch_s, "--remount-ro", "/", "--chdir", scratch_s, "--"]
     if uid is not None:
         cmd += [sys.executable, "-c", DROP, str(uid), sys.executable]

@@ -115,3 +115,12 @@ def test_bwrap_required_but_missing_is_refused(kernel_scratch, monkeypatch):
 def test_policy_values_are_checked(field, value, message):
     with pytest.raises(CourseError, match=message):
         Policy(**{field: value})
+
+
+def test_an_assignment_can_raise_its_process_limit_for_multi_process_kernels():
+    from graders.assignment import load_assignment
+    from graders.engine.grade_one import GradeOptions, make_policy
+
+    assignment = load_assignment("13-deepspeed-zero")
+    assert make_policy(assignment, GradeOptions(), []).max_processes == assignment.limits.max_processes == 512
+    assert make_policy(load_assignment("00-pytorch-basics"), GradeOptions(), []).max_processes == 128
