@@ -41,7 +41,8 @@ class GradeOptions:
 def instructor_paths() -> list[str]:
     """What a student's kernel must never see: sources, solutions, graders, tests, results."""
     names = ("assignments", "solutions", "graders", "tests", "samples", "results", "bench", ".git")
-    return [str(paths.REPO_ROOT / n) for n in names if (paths.REPO_ROOT / n).exists()]
+    # Folders only: in a git worktree .git is a file naming the real one, and bwrap covers folders.
+    return [str(paths.REPO_ROOT / n) for n in names if (paths.REPO_ROOT / n).is_dir()]
 
 
 def make_policy(assignment: Assignment, options: GradeOptions, extra_hidden: list[str]):
