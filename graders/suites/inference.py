@@ -95,9 +95,12 @@ class Server:
         except openai.APIStatusError as err:
             raise AssertionError(say(f"伺服器回傳 HTTP {err.status_code}：{err.response.text[:200]}",
                                      f"The server answered HTTP {err.status_code}: {err.response.text[:200]}")) from None
-        except (openai.APIResponseValidationError, ValueError) as err:  # JSONDecodeError is a ValueError
-            raise AssertionError(say(f"伺服器的回應不是有效的 JSON／OpenAI 格式：{err}",
-                                     f"The server's answer is not valid JSON / OpenAI format: {err}")) from None
+        except AssertionError:
+            raise
+        except Exception as err:  # noqa: BLE001  whatever the client trips on, it read from the server
+            raise AssertionError(say(f"openai 客戶端讀不懂伺服器的回應（不是有效的 JSON／OpenAI 格式）：{type(err).__name__}: {err}",
+                                     f"The openai client cannot read the server's answer (not valid JSON / OpenAI "
+                                     f"format): {type(err).__name__}: {err}")) from None
 
 
 def expected_completion(profile: str, prompt_ids: list[int], max_tokens: int, stop_ids: set[int]) -> dict:

@@ -21,13 +21,13 @@ def prompts(profile, rng, count: int) -> list[str]:
 
 
 @pytest.fixture
-def server(submission, assignment):
-    return Server.on_socket(submission.nb(NB), assignment.settings["targets"]["client_timeout_s"])
+def connect(submission, assignment):
+    """Connects inside the check, so that a server that is not there fails the check (not the grader)."""
+    def connect() -> tuple[Server, str]:
+        server = Server.on_socket(submission.nb(NB), assignment.settings["targets"]["client_timeout_s"])
+        return server, submission.nb(NB).value("MODEL_NAME")
 
-
-@pytest.fixture
-def model_name(submission):
-    return submission.nb(NB).value("MODEL_NAME")
+    return connect
 
 
 def want_for(profile, prompt: str, max_tokens: int, stop_ids=()):
@@ -43,7 +43,8 @@ def chat_prompt(profile, content: str) -> str:
 @pytest.mark.check(points=1, cell="test-server", title={"zh": "/v1/models 列出模型", "en": "/v1/models lists the model"},
                    hint={"zh": "回傳 {\"object\": \"list\", \"data\": [{\"id\": MODEL_NAME, \"object\": \"model\", ...}]}。",
                          "en": "Answer {\"object\": \"list\", \"data\": [{\"id\": MODEL_NAME, \"object\": \"model\", ...}]}."})
-def test_models(server, model_name):
+def test_models(connect):
+    server, model_name = connect()
     ids = [m.id for m in server(server.client.models.list).data]
     assert ids == [model_name], say(f"模型列表應為 [{model_name!r}]，實際 {ids}。", f"The model list should be [{model_name!r}]; got {ids}.")
 
@@ -52,7 +53,8 @@ def test_models(server, model_name):
                                                         "en": "/v1/completions text equals greedy decoding"},
                    hint={"zh": "greedy（argmax）、只回傳新產生的文字、skip_special_tokens=True、finish_reason 為 length。",
                          "en": "Greedy (argmax), only the new text, skip_special_tokens=True, finish_reason length."})
-def test_completion_text(server, model_name, profile, rng):
+def test_completion_text(connect, profile, rng):
+    server, model_name = connect()
     for prompt in prompts(profile, rng, 2):
         want = want_for(profile, prompt, 12)
         got = server(server.client.completions.create, model=model_name, prompt=prompt, max_tokens=12).choices[0]
@@ -66,7 +68,8 @@ def test_completion_text(server, model_name, profile, rng):
                    hint={"zh": "prompt 用 tokenizer.apply_chat_template(..., add_generation_prompt=True, tokenize=False)。",
                          "en": "Build the prompt with tokenizer.apply_chat_template(..., add_generation_prompt=True, tokenize=False)."},
                    visibility="hidden")
-def test_chat_text(server, model_name, profile, rng):
+def test_chat_text(connect, profile, rng):
+    server, model_name = connect()
     content = prompts(profile, rng, 1)[0]
     want = want_for(profile, chat_prompt(profile, content), 10)
     got = server(server.client.chat.completions.create, model=model_name, max_tokens=10,
@@ -80,7 +83,8 @@ def test_chat_text(server, model_name, profile, rng):
                    hint={"zh": "prompt_tokens 是 prompt 的 token 數；completion_tokens 是產生的 token 數（含停止 token）。",
                          "en": "prompt_tokens counts the prompt; completion_tokens counts generated tokens (the stop token too)."},
                    visibility="hidden")
-def test_usage(server, model_name, profile, rng):
+def test_usage(connect, profile, rng):
+    server, model_name = connect()
     prompt = prompts(profile, rng, 1)[0]
     want = want_for(profile, prompt, 7)["usage"]
     got = server(server.client.completions.create, model=model_name, prompt=prompt, max_tokens=7).usage
@@ -98,7 +102,8 @@ def test_usage(server, model_name, profile, rng):
                    hint={"zh": "產生 stop_token_ids 裡的 token 就停，finish_reason 為 stop，文字不含它。",
                          "en": "Stop at a token in stop_token_ids with finish_reason stop; leave it out of the text."},
                    visibility="hidden")
-def test_finish_stop(server, model_name, profile, rng):
+def test_finish_stop(connect, profile, rng):
+    server, model_name = connect()
     prompt = prompts(profile, rng, 1)[0]
     tok = grader_tokenizer(profile)
     tokens = greedy_alone(grader_model(profile), tok(prompt).input_ids, 12, {tok.eos_token_id})
@@ -123,7 +128,8 @@ def streamed(server, create, **body):
                    hint={"zh": "每段 `data: <JSON>\\n\\n`；只有最後一段帶 finish_reason；最後送 `data: [DONE]`；不完整的字先不送。",
                          "en": "Each event is `data: <JSON>\\n\\n`; only the last carries finish_reason; end with `data: [DONE]`; "
                                "hold back incomplete characters."})
-def test_streaming(server, model_name, profile, rng):
+def test_streaming(connect, profile, rng):
+    server, model_name = connect()
     prompt = prompts(profile, rng, 1)[0]
     body = {"model": model_name, "prompt": prompt, "max_tokens": 12}
     whole = server(server.client.completions.create, **body).choices[0].text
@@ -159,7 +165,8 @@ BAD_REQUESTS = [
                    hint={"zh": "RequestValidationError 回 400；不存在的模型回 404；超過 context 回 400；內容為 {\"error\": {\"message\": ...}}。",
                          "en": "RequestValidationError -> 400; unknown model -> 404; beyond the context -> 400; "
                                "body {\"error\": {\"message\": ...}}."}, visibility="hidden")
-def test_bad_requests(server, model_name):
+def test_bad_requests(connect):
+    server, model_name = connect()
     import httpx
 
     wrong = []
@@ -189,7 +196,8 @@ def test_bad_requests(server, model_name):
                    hint={"zh": "路由用一般的 def（FastAPI 會放到 thread pool），每個請求有自己的快取。",
                          "en": "Use plain def routes (FastAPI runs them in a thread pool); each request has its own cache."},
                    timeout=300)
-def test_concurrent(server, model_name, profile, rng):
+def test_concurrent(connect, profile, rng):
+    server, model_name = connect()
     batch = prompts(profile, rng, 6)
     wants = [want_for(profile, p, 8)["text"] for p in batch]
 
