@@ -244,9 +244,11 @@ for use_cache in (True, False):
 
 # %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # What the grader calls (JSON and tensors in, JSON and tensors out).
-def cache_shapes(input_ids, attention_mask) -> list[list[list[int]]]:
+def cache_shapes(input_ids, attention_mask, next_tokens) -> list[list[list[int]]]:
+    """Each layer's key and value shapes after the prompt and one more token per row."""
     cache = KVCache(len(MODEL.model.layers))
     forward(MODEL, input_ids, attention_mask, cache)
+    forward(MODEL, next_tokens[:, None], torch.cat([attention_mask, torch.ones_like(next_tokens)[:, None]], 1), cache)
     return [[list(k.shape), list(v.shape)] for k, v in zip(cache.keys, cache.values)]
 
 

@@ -48,7 +48,7 @@ def _timed(handle, prompts, use_cache: bool) -> float:
 @pytest.mark.check(points=2, cell="test-generate", title={"zh": "快取帶來的加速（與參考解答比）", "en": "speed-up of the cache (against the reference)"},
                    hint={"zh": "use_cache=True 時每一步只餵新的 token，不要重算整段。",
                          "en": "With use_cache=True feed only the new token at each step; never recompute the whole sequence."},
-                   timeout=300)
+                   visibility="hidden", timeout=300)  # needs the reference, which a student's own check lacks
 def test_cache_speedup(submission, reference, tokenizer, rng, assignment):
     # Long prompts make recomputation costly; the grader times both sides itself, in alternation.
     prompts = random_prompts(rng, tokenizer, 2, low=96, high=128)

@@ -36,9 +36,10 @@ def uncached_step_logits(model, ids, mask, new_tokens) -> torch.Tensor:
                          "en": "Each layer holds (batch, kv_heads, seq, head_dim); append along dim=2."})
 def test_cache_shapes(submission, model, tokenizer, rng):
     ids, mask = padded(random_prompts(rng, tokenizer, 3), "left", tokenizer.pad_token_id)
-    got = submission.nb(NB).call("cache_shapes", ids, mask)
-    cfg = model.config
-    shape = [ids.shape[0], cfg.num_key_value_heads, ids.shape[1], cfg.hidden_size // cfg.num_attention_heads]
+    next_tokens = torch.randint(max(tokenizer.all_special_ids) + 1, len(tokenizer), (ids.shape[0],), generator=rng)
+    got = submission.nb(NB).call("cache_shapes", ids, mask, next_tokens)
+    cfg = model.config  # after the prompt and one decoding step: seq = prompt width + 1
+    shape = [ids.shape[0], cfg.num_key_value_heads, ids.shape[1] + 1, cfg.hidden_size // cfg.num_attention_heads]
     want = [[shape, shape]] * cfg.num_hidden_layers
     assert got == want, say(f"快取形狀應為每層 {shape}（key 與 value），實際 {got}。",
                             f"The cache should hold {shape} per layer (keys and values); got {got}.")
