@@ -42,6 +42,20 @@ def greedy_alone(model, prompt: list[int], max_new_tokens: int, stop_ids: set[in
     return out
 
 
+def expected_counts(new_tokens: int, k: int, wrong: set[int]) -> dict:
+    """Proposals and acceptances of greedy speculative decoding with a draft that proposes the
+    target's own token except at the positions in ``wrong``."""
+    proposed = accepted = position = 0
+    while position < new_tokens:
+        m = min(k, new_tokens - position)
+        agree = 0
+        while agree < m and position + agree not in wrong:
+            agree += 1
+        proposed, accepted = proposed + m, accepted + agree
+        position += agree + 1  # the accepted tokens, then the target's correction or bonus token
+    return {"proposed": proposed, "accepted": accepted}
+
+
 # --- the student's server, reached through the official openai client --------------------------
 SOCKET = "serving.sock"
 

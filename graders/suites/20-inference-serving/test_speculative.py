@@ -4,24 +4,10 @@ import pytest
 import torch
 
 from graders.plugin import say
-from graders.suites.inference import grader_model, greedy_alone, random_prompts
+from graders.suites.inference import expected_counts, grader_model, greedy_alone, random_prompts
 
 NB = "02-speculative"
 NEW_TOKENS = 12
-
-
-def expected_counts(new_tokens: int, k: int, wrong: set[int]) -> dict:
-    """Proposals and acceptances of greedy speculative decoding with a draft that proposes the
-    target's own token except at the positions in ``wrong``."""
-    proposed = accepted = position = 0
-    while position < new_tokens:
-        m = min(k, new_tokens - position)
-        agree = 0
-        while agree < m and position + agree not in wrong:
-            agree += 1
-        proposed, accepted = proposed + m, accepted + agree
-        position += agree + 1  # the accepted tokens, then the target's correction or bonus token
-    return {"proposed": proposed, "accepted": accepted}
 
 
 def run(submission, profile, rng, k: int, wrong: list[int]):
