@@ -62,8 +62,9 @@ def _logits_check(side, submission, model, tokenizer, rng, assignment):
 
 @pytest.mark.check(points=3, cell="test-kv-cache", title={"zh": "右 padding：每一步 logits 與不加快取相同",
                                                           "en": "right padding: logits equal the uncached ones at every step"},
-                   hint={"zh": "右 padding 時 prompt 的下一個 token 要看最後一個真 token；mask 要涵蓋快取裡的 padding。",
-                         "en": "With right padding the next token comes from the last real token; the mask must cover the cached padding."},
+                   hint={"zh": "右 padding 時 prompt 的下一個 token 要看最後一個真 token；mask 要涵蓋快取裡的 padding；位置只算真 token。",
+                         "en": "With right padding the next token comes from the last real token; the mask must cover the "
+                               "cached padding; positions count real tokens only."},
                    visibility="hidden")
 def test_logits_right_padding(submission, model, tokenizer, rng, assignment):
     _logits_check("right", submission, model, tokenizer, rng, assignment)
@@ -71,7 +72,7 @@ def test_logits_right_padding(submission, model, tokenizer, rng, assignment):
 
 @pytest.mark.check(points=3, cell="test-kv-cache", title={"zh": "左 padding：每一步 logits 與不加快取相同",
                                                           "en": "left padding: logits equal the uncached ones at every step"},
-                   hint={"zh": "位置編號只算真 token（positions_from_mask）；新 token 的位置要接在快取之後。",
-                         "en": "Positions count real tokens only (positions_from_mask); new tokens continue after the cache."})
+                   hint={"zh": "mask 要遮掉左邊的 pad（快取裡的也是）；新 token 的 key/value 要接在快取之後。",
+                         "en": "The mask hides the left pads (the cached ones too); new keys/values go after the cache."})
 def test_logits_left_padding(submission, model, tokenizer, rng, assignment):
     _logits_check("left", submission, model, tokenizer, rng, assignment)

@@ -186,7 +186,7 @@ def test_bad_requests(connect):
         status_ok = response.status_code == 404 if expect_404 else response.status_code in (400, 422)
         if not (status_ok and isinstance(error, dict) and isinstance(error.get("message"), str)):
             wrong.append(f"{name}: HTTP {response.status_code} {response.text[:80]!r}")
-    alive = server(server.http.get, "/v1/models").status_code == 200
+    alive = server(server.http.post, "/v1/completions", json={"model": model_name, "prompt": "hi", "max_tokens": 1}).status_code == 200
     assert not wrong and alive, say(f"這些請求沒有得到正確的 4xx 與 error 內容：{wrong}；之後伺服器{'仍' if alive else '不再'}回應。",
                                     f"These requests did not get the right 4xx and error body: {wrong}; the server "
                                     f"{'still answers' if alive else 'stopped answering'} afterwards.")
