@@ -131,7 +131,9 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
                 continue
             try:
                 source = self.reference.nb(spec["produced_by"]).artifact_path(spec["path"])
-            except Exception as err:  # the reference itself is broken: grade without the artifact
+            except Exception as err:  # the reference itself is broken: grade with what the student made
+                if invalid:
+                    target.with_name(target.name + ".invalid").rename(target)
                 self.flags.append(Flag(F.REFERENCE_ARTIFACT, f"{spec['path']} is missing and the reference's copy "
                                        f"is unavailable ({err})", notebook))
                 continue
