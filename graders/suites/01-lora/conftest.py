@@ -1,17 +1,17 @@
 """Fixtures of the 01-lora suite: the grader's scratch folder and adapter loading (peft_tester)."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from graders.sandbox.scratch import scratch_dir
 from graders.suites import peft_tester
 
 
 @pytest.fixture
 def grader_tmp():
-    with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
+    with scratch_dir("grader") as tmp:
         yield Path(tmp)
 
 
