@@ -125,7 +125,8 @@ def test_equals_peft_layer(submission, rng):
 def test_dropout_on_lora_path_only(submission, rng):
     d_in, d_out, r, alpha = _shape(rng)
     w = _weights(rng, d_in, d_out, r)
-    base = w["x"] @ w["weight"].T + w["bias"]
+    # Against the student's own layer with B = 0: a lost bias or a scaling bug is another check's business.
+    base = submission.nb(NB).call("lora_layer_output", **{**w, "lora_B": torch.zeros_like(w["lora_B"])}, alpha=alpha, r=r)
     train = submission.nb(NB).call("lora_layer_output", **w, alpha=alpha, r=r, dropout=1.0, train=True)
     if not torch.allclose(train, base, atol=1e-5):
         raise Diagnosed(say("dropout=1 的訓練模式下輸出應等於 base(x)：dropout 是否也作用在 base 上，或沒有作用？",
