@@ -17,8 +17,25 @@ FULL = {
 }
 
 
-def load_course_dataset(name: str, profile: str | None = None, limit: int | None = None) -> list[dict]:
-    """Rows of a course dataset as dicts; refuses an unknown name with the valid ones."""
+# Every HELD_OUT-th row (counting from 0, the last of each group) is held out: the tiny models'
+# pretraining never sees it, and graders evaluate learning on it.
+HELD_OUT = 8
+SPLITS = ("all", "train", "held_out")
+
+
+def split_rows(rows: list[dict], split: str = "all") -> list[dict]:
+    """The rows of one split: ``train`` (7 of 8), ``held_out`` (1 of 8) or ``all``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    if split == "all":
+        return list(rows)
+    keep = (lambda i: i % HELD_OUT == HELD_OUT - 1) if split == "held_out" else (lambda i: i % HELD_OUT != HELD_OUT - 1)
+    return [row for i, row in enumerate(rows) if keep(i)]
+
+
+def load_course_dataset(name: str, profile: str | None = None, limit: int | None = None,
+                        split: str = "all") -> list[dict]:
+    """Rows of a course dataset as dicts (optionally one split); refuses an unknown name with the valid ones."""
     if name not in FULL:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(FULL)}")
     if get_profile(profile) == "full":
@@ -31,4 +48,5 @@ def load_course_dataset(name: str, profile: str | None = None, limit: int | None
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing; run scripts/make_datasets.py to make it")
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = split_rows(rows, split)
     return rows[:limit] if limit is not None else rows

@@ -1,7 +1,9 @@
 """The model zoo: four families, each in a ``tiny`` and a ``full`` profile.
 
 ``tiny`` models are built from configs with a fixed seed (bit-for-bit the same on every run,
-without touching the caller's random state) and use the tokenizer shipped in
+without touching the caller's random state), then take the weights pretrained on the shipped
+corpora by ``scripts/pretrain_tiny.py`` (``common_utils/data/pretrained/<family>.safetensors``;
+BERT's pooler and classifier head stay seed-initialised), and use the tokenizer shipped in
 ``common_utils/data/tokenizer``. ``full`` models name the course's reference hub checkpoints and
 are only loaded on GPU runners; nothing here downloads under ``tiny``.
 
@@ -23,6 +25,7 @@ from common_utils.profiles import get_profile
 from common_utils.quantization import QUANTIZATION_MODES, quantization_config, safeguard_4bit
 
 TOKENIZER_DIR = Path(__file__).resolve().parent / "data" / "tokenizer"
+PRETRAINED_DIR = Path(__file__).resolve().parent / "data" / "pretrained"
 TINY_SEED = 1234
 
 
@@ -111,13 +114,40 @@ def _build_tiny(family: str) -> torch.nn.Module:
     # A private RNG: the same weights every time, and the caller's random state is untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
-        return auto.from_config(config)
+        model = auto.from_config(config)
+    _load_pretrained(family, model)
+    return model
+
+
+def pretrained_weights(family: str) -> Path | None:
+    path = PRETRAINED_DIR / f"{family}.safetensors"
+    return path if path.is_file() else None
+
+
+def _load_pretrained(family: str, model: torch.nn.Module) -> None:
+    """Copy the shipped pretrained tensors in; every tensor of the model but BERT's head is covered."""
+    from safetensors.torch import load_file
+
+    path = pretrained_weights(family)
+    if path is None:
+        return
+    missing, unexpected = model.load_state_dict(load_file(path), strict=False)
+    # Tied / shared tensors are stored once; BERT's pooler and classifier are task heads.
+    allowed = ("lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
+               "bert.pooler.", "classifier.")
+    stray = [k for k in missing if not k.startswith(allowed)] + list(unexpected)
+    if stray:
+        raise RuntimeError(f"{path} does not fit the tiny {family} config ({stray[:3]}); run scripts/pretrain_tiny.py")
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
 
 
 def _tiny_checkpoint(family: str) -> Path:
     """The tiny model saved once as safetensors (quantized loading reads from a checkpoint)."""
     config = tiny_config(family).to_json_string(use_diff=False)
-    key = hashlib.sha256(f"{family}:{TINY_SEED}:{config}".encode()).hexdigest()[:16]
+    weights = pretrained_weights(family)
+    stamp = hashlib.sha256(weights.read_bytes()).hexdigest() if weights else "none"
+    key = hashlib.sha256(f"{family}:{TINY_SEED}:{config}:{stamp}".encode()).hexdigest()[:16]
     cache = Path(os.environ.get("COURSE_CACHE", Path.home() / ".cache" / "llm-one-piece"))
     path = cache / f"tiny-{family}-{key}"
     if not (path / "config.json").is_file():

@@ -77,6 +77,11 @@ def load_assignment(name: str) -> Assignment:
         if not spec.get("path") or unknown:
             raise CourseError(f"[[artifacts]] {spec!r} {where}: needs a path, and produced_by/needed_by "
                               f"from {', '.join(notebooks)} (unknown: {unknown})")
+        from graders.engine.artifacts import VALIDATORS
+
+        if spec.get("validate") is not None and spec["validate"] not in VALIDATORS:
+            raise CourseError(f"[[artifacts]] {spec['path']} {where}: unknown validate {spec['validate']!r}; "
+                              f"known: {', '.join(VALIDATORS)}")
     for nb in notebooks if not paths.is_student_kit() else ():  # a kit ships no sources
         if not assignment.source_notebook(nb).is_file():
             raise CourseError(f"notebook {nb!r} listed {where} has no source "

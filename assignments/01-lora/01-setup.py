@@ -55,7 +55,7 @@ print(rows[0])
 # ### Response:
 # ```
 #
-# - `input` 是空字串時，整段 `### Input:`（連同它後面的空行）都不要出現。
+# - `input` 是空字串、或只有空白（例如 `"  "`）時，整段 `### Input:`（連同它後面的空行）都不要出現。
 # - 最後以 `### Response:\n` 結尾，模型要從這裡開始接著寫答案。
 # - 請直接使用下面的 `PROMPT_WITH_INPUT`、`PROMPT_NO_INPUT`。
 

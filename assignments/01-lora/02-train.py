@@ -57,8 +57,9 @@ torch.manual_seed(0)
 # - `lora_A`：形狀 `(r, in_features)` 的 `nn.Parameter`，用 `nn.init.kaiming_uniform_(…, a=math.sqrt(5))`
 #   初始化（與 peft 相同）。
 # - `lora_B`：形狀 `(out_features, r)` 的 `nn.Parameter`，**初始化為 0**。
-# - `scaling = alpha / r`。
-# - forward：`base(x) + scaling * (dropout(x) @ A^T @ B^T)`，dropout 只作用在 LoRA 這條路徑上。
+# - `scaling = alpha / r`（浮點除法：alpha 不一定是 r 的倍數）。
+# - forward：`base(x) + scaling * (dropout(x) @ A^T @ B^T)`，dropout 只作用在 LoRA 這條路徑上，
+#   而且只在 `train()` 模式下作用，`eval()` 時不做 dropout（`nn.Dropout` 會自動處理）。
 #
 # 屬性名稱請用 `lora_A`、`lora_B`：下面鎖定的 cell 與 grader 都會用到。
 
@@ -84,33 +85,6 @@ class LoRALinear(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": false, "grade_id": "lora-layer-api", "locked": true, "schema_version": 3, "solution": false, "task": false}
-def lora_layer_output(weight, bias, lora_A, lora_B, x, alpha: float, r: int, dropout: float = 0.0,
-                      train: bool = False, seed: int = 0):
-    """Build a LoRALinear around the given weights and return its output (used by the grader)."""
-    base = nn.Linear(weight.shape[1], weight.shape[0])
-    with torch.no_grad():
-        base.weight.copy_(weight)
-        base.bias.copy_(bias)
-    layer = LoRALinear(base, r=r, alpha=alpha, dropout=dropout)
-    with torch.no_grad():
-        layer.lora_A.copy_(lora_A)
-        layer.lora_B.copy_(lora_B)
-    layer.train(train)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        return layer(x)
-
-
-def fresh_lora_layer(d_in: int, d_out: int, r: int, seed: int = 0) -> dict:
-    """A freshly initialised layer's LoRA matrices and its trainable-parameter count."""
-    torch.manual_seed(seed)
-    layer = LoRALinear(nn.Linear(d_in, d_out), r=r, alpha=2 * r, dropout=0.1)
-    trainable = sum(p.numel() for p in layer.parameters() if p.requires_grad)
-    return {"lora_A": layer.lora_A.detach().clone(), "lora_B": layer.lora_B.detach().clone(),
-            "trainable": torch.tensor(trainable)}
-
-
 # %% nbgrader={"grade": true, "grade_id": "test-lora-layer", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false}
 layer = LoRALinear(nn.Linear(16, 8), r=4, alpha=8)
 assert tuple(layer.lora_A.shape) == (4, 16) and tuple(layer.lora_B.shape) == (8, 4), "lora_A / lora_B 形狀錯誤"
@@ -124,8 +98,9 @@ assert torch.allclose(layer(x), layer.base(x)), "B = 0 時輸出應與 base 相�
 # 寫 `make_lora_config()`，回傳 `peft.LoraConfig`：`r=8`、`lora_alpha=16`、`lora_dropout=0.05`、
 # 只套在 attention 的 `q_proj` 與 `v_proj`、`bias="none"`、`task_type="CAUSAL_LM"`。
 #
-# 再寫 `count_trainable(model)`，回傳 `(trainable, total)` 兩個整數。grader 會把你存下的 adapter 設定
-# 套到同一個 base model 上，**自己重新計算** 可訓練參數量來比對。
+# 再寫 `count_trainable(model)`，回傳 `(trainable, total)` 兩個整數：所有 `requires_grad` 參數的個數，
+# 以及全部參數的個數。grader 會在 **它自己選的** 模型（不同的 r、target_modules，有時還多解凍幾個參數）
+# 上呼叫你的函式，再和它自己算的結果比對。
 #
 # 最後寫 `save_adapter(model, folder)`：只存 adapter（不是整個 base model），格式必須是 safetensors
 # （`adapter_model.safetensors` 與 `adapter_config.json`）。pickle 格式的檔案 grader 一律不讀。
@@ -177,11 +152,12 @@ def train(model: nn.Module, batches: list[dict], max_steps: int, lr: float) -> l
 
 
 # %% nbgrader={"grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
-MAX_STEPS = 60 if PROFILE == "tiny" else 200
-LR = 1e-2 if PROFILE == "tiny" else 2e-4
+MAX_STEPS = 120 if PROFILE == "tiny" else 200
+LR = 5e-3 if PROFILE == "tiny" else 2e-4
 BATCH_SIZE = 8 if PROFILE == "tiny" else 4
 
-rows = load_course_dataset("instructions", PROFILE)
+# The held-out split (1 row in 8) is kept for the grader: it judges your adapter on rows it never saw.
+rows = load_course_dataset("instructions", PROFILE, split="train")
 dataset = InstructionDataset(rows, tokenizer, template="alpaca", max_length=128)
 collator = InstructionDataCollator(tokenizer, pad_to_multiple_of=8)
 loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, collate_fn=collator,
@@ -205,12 +181,6 @@ metrics = {"losses": losses, "n_trainable": n_trainable, "n_total": n_total, **m
            "memory": memory_report()}
 (ARTIFACTS / "train_metrics.json").write_text(json.dumps(metrics, indent=2))
 print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")
-
-
-def adapted_logits(input_ids: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        return model(input_ids=input_ids).logits
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-train-lora", "locked": true, "points": 9, "schema_version": 3, "solution": false, "task": false}
@@ -243,7 +213,56 @@ print(f"QLoRA loss {q_losses[0]:.3f} -> {q_losses[-1]:.3f}")
 # %% nbgrader={"grade": true, "grade_id": "test-train-qlora", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 assert (ARTIFACTS / "qlora-adapter" / "adapter_model.safetensors").is_file(), "QLoRA adapter 應存成 safetensors"
 
-# %% nbgrader={"grade": false, "grade_id": "gpu-probes", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "grader-seam-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Grader seam（不用改）
+#
+# 下面這個鎖定的 cell 收集 grader 會呼叫的函式：它們只是用 **你的** `LoRALinear`、`count_trainable`、
+# `train` 在 grader 選的輸入上跑一次。你也可以自己呼叫它們來檢查。
+
+# %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def lora_layer_output(weight, bias, lora_A, lora_B, x, alpha: float, r: int, dropout: float = 0.0,
+                      train: bool = False, seed: int = 0):
+    """Build a LoRALinear around the given weights and return its output (used by the grader)."""
+    base = nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        base.weight.copy_(weight)
+        base.bias.copy_(bias)
+    layer = LoRALinear(base, r=r, alpha=alpha, dropout=dropout)
+    with torch.no_grad():
+        layer.lora_A.copy_(lora_A)
+        layer.lora_B.copy_(lora_B)
+    layer.train(train)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return layer(x)
+
+
+def fresh_lora_layer(d_in: int, d_out: int, r: int, seed: int = 0) -> dict:
+    """A freshly initialised layer's LoRA matrices and its trainable-parameter count."""
+    torch.manual_seed(seed)
+    layer = LoRALinear(nn.Linear(d_in, d_out), r=r, alpha=2 * r, dropout=0.1)
+    trainable = sum(p.numel() for p in layer.parameters() if p.requires_grad)
+    return {"lora_A": layer.lora_A.detach().clone(), "lora_B": layer.lora_B.detach().clone(),
+            "trainable": torch.tensor(trainable)}
+
+
+def count_trainable_on(r: int, target_modules: list[str], unfreeze: list[str]) -> list[int]:
+    """Your count_trainable on a model the grader describes: LoRA(r) on target_modules of a fresh
+    base, plus the parameters whose names contain one of `unfreeze` made trainable."""
+    probe = get_peft_model(load_model("llama", PROFILE), LoraConfig(r=r, lora_alpha=2 * r, target_modules=target_modules))
+    for name, p in probe.named_parameters():
+        if any(u in name for u in unfreeze):
+            p.requires_grad_(True)
+    return [int(n) for n in count_trainable(probe)]
+
+
+def adapted_logits(input_ids: torch.Tensor) -> torch.Tensor:
+    """Logits of the model you trained and saved (the grader compares them with the reloaded adapter)."""
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=input_ids).logits
+
+
 def measure_train_throughput(steps: int = 20) -> float:
     """Tokens/s of `steps` steps of your train() on a fresh LoRA model (the grader pairs it with the reference's)."""
     torch.manual_seed(0)

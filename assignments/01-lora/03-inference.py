@@ -83,6 +83,12 @@ for prompt, before, after in zip(PROMPTS, generations["base"], generations["adap
     print(prompt.splitlines()[1], "| base:", repr(before), "| adapted:", repr(after))
 
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "grader-seam-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Grader seam（不用改）
+#
+# grader 會呼叫下面的函式：用你的 `load_adapted` 與 `greedy_generate`，在它選的 adapter 與 prompt 上生成。
+
+# %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def generate_texts(adapter_dir: str, prompts: list[str], max_new_tokens: int = 16) -> list[str]:
     """Your loading and decoding, on any adapter (the grader passes the reference's too)."""
     return greedy_generate(load_adapted(adapter_dir), tokenizer, prompts, max_new_tokens)

@@ -100,7 +100,31 @@ merged.save_pretrained(ARTIFACTS / "merged", safe_serialization=True)
 tokenizer.save_pretrained(ARTIFACTS / "merged")
 print(sorted(p.name for p in (ARTIFACTS / "merged").iterdir()))
 
-# %% nbgrader={"grade": true, "grade_id": "test-merge-model", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] nbgrader={"grade": false, "grade_id": "grader-seam-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Grader seam（不用改）
+#
+# grader 會呼叫下面的函式：它確認 `merge_lora_model` 真的用了你的 `merge_lora_weight`，每個 LoRA 層一次。
+
+# %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def merge_weight_calls(adapter_dir: str) -> list[int]:
+    """[calls to your merge_lora_weight, LoRA layers] while your merge_lora_model merges the adapter."""
+    mine, calls = merge_lora_weight, []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return mine(*args, **kwargs)
+
+    peft_model = PeftModel.from_pretrained(load_model("llama", PROFILE), str(adapter_dir)).eval()
+    layers = sum(isinstance(m, LoraLinearLayer) for m in peft_model.modules())
+    globals()["merge_lora_weight"] = counted
+    try:
+        merge_lora_model(peft_model)
+    finally:
+        globals()["merge_lora_weight"] = mine
+    return [len(calls), layers]
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-merge-model", "locked": true, "points": 9, "schema_version": 3, "solution": false, "task": false}
 reloaded = AutoModelForCausalLM.from_pretrained(ARTIFACTS / "merged")
 assert not any("lora" in name for name, _ in reloaded.named_parameters()), "合併後不應留下 LoRA 參數"
 assert list((ARTIFACTS / "merged").glob("*.safetensors")), "請用 safetensors 存檔"

@@ -123,23 +123,46 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
         return SubmissionHandle(handles, self.scratch, self.uid)
 
     def _substitute_missing_artifacts(self, notebook: str) -> None:
-        """Put the reference's copy of an artifact that ``notebook`` needs but nobody produced."""
+        """Put the reference's copy of an artifact that ``notebook`` needs but nobody produced,
+        or whose student copy fails its declared validator (graders/engine/artifacts.py)."""
         for spec in self.assignment.settings.get("artifacts", []):
             target = self.scratch / spec["path"]
-            if notebook not in spec.get("needed_by", []) or target.exists() or self.reference is None:
+            if notebook not in spec.get("needed_by", []) or self.reference is None or spec["path"] in self.substituted:
+                continue
+            invalid = target.exists() and self._set_aside_if_invalid(spec, target, notebook)
+            if target.exists():
                 continue
             try:
                 source = self.reference.nb(spec["produced_by"]).artifact_path(spec["path"])
-            except Exception as err:  # the reference itself is broken: grade without the artifact
+            except Exception as err:  # the reference itself is broken: grade with what the student made
+                if invalid:
+                    target.with_name(target.name + ".invalid").rename(target)
                 self.flags.append(Flag(F.REFERENCE_ARTIFACT, f"{spec['path']} is missing and the reference's copy "
                                        f"is unavailable ({err})", notebook))
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
             self.substituted[spec["path"]] = spec["produced_by"]
-            self.flags.append(Flag(F.REFERENCE_ARTIFACT, f"{spec['produced_by']} did not produce {spec['path']}; "
-                                   f"{notebook} was graded with the reference's copy so that one early mistake "
-                                   "does not zero the rest", notebook))
+            if not invalid:
+                self.flags.append(Flag(F.REFERENCE_ARTIFACT, f"{spec['produced_by']} did not produce {spec['path']}; "
+                                       f"{notebook} was graded with the reference's copy so that one early mistake "
+                                       "does not zero the rest", notebook))
+
+    def _set_aside_if_invalid(self, spec: dict, target: Path, notebook: str) -> bool:
+        """Move an artifact that fails its validator to ``<path>.invalid``; True if it did."""
+        from graders.engine.artifacts import check
+        from graders.plugin import say
+
+        problem = check(spec.get("validate"), target)
+        if problem is None:
+            return False
+        target.rename(target.with_name(target.name + ".invalid"))
+        self.flags.append(Flag(F.REFERENCE_ARTIFACT, say(
+            f"{spec['produced_by']} 產生的 {spec['path']} 不合格（{problem[0]}）；{notebook} 改用參考解答的版本評分，"
+            "一個早期的錯誤只扣它自己的分數",
+            f"{spec['path']} from {spec['produced_by']} is invalid ({problem[1]}); {notebook} was graded with the "
+            "reference's copy so that one early mistake costs only its own checks"), notebook))
+        return True
 
     def _run(self, name: str, KernelSession):
         """Run one notebook; if a cell took the kernel down, run it once more in a fresh kernel

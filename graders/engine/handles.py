@@ -51,8 +51,11 @@ class NotebookHandle:
         it, a reference copy put in its place counts as missing: the producer earns nothing for it."""
         for path, producer in self.substituted.items():
             if producer == self.name and (relpath == path or relpath.startswith(path.rstrip("/") + "/")):
-                raise NotebookMissing(f"{self.name} did not produce {path}; later notebooks were graded "
-                                      "with the reference's copy")
+                from graders.plugin.i18n import say
+
+                raise NotebookMissing(say(f"{self.name} 沒有產生合格的 {path}；後面的 notebook 改用參考解答的版本評分",
+                                          f"{self.name} did not produce a valid {path}; later notebooks were graded "
+                                          "with the reference's copy"))
         return inside_scratch(self.scratch, relpath)
 
     def read_json(self, relpath: str) -> Any:

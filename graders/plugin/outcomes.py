@@ -10,7 +10,9 @@ MSG_PENDING_GPU = {"zh": "需要 GPU：這台機器沒有，留待 GPU runner �
                    "en": "Needs a GPU: none here; left pending for a GPU runner."}
 MSG_KERNEL_GONE = {"zh": "你的 notebook kernel 已經停止（當掉、逾時或超過記憶體），無法執行這項檢查。",
                    "en": "Your notebook's kernel is gone (crashed, timed out or out of memory); the check could not run."}
-MSG_STUDENT_RAISED = {"zh": "你的程式在這項檢查中拋出例外：{error}",
+# zh names only the exception's type: library messages are English (a hub-connection text for a
+# local folder, say) and must not leak into zh feedback; the notebook shows the full text.
+MSG_STUDENT_RAISED = {"zh": "你的程式在這項檢查中拋出例外 {kind}：請在 notebook 裡執行同一個函式看完整訊息。",
                       "en": "Your code raised an exception during this check: {error}"}
 MSG_GRADER_ERROR = {"zh": "評分程式無法完成這項檢查（{error}）；請通知助教。",
                     "en": "The grader could not finish this check ({error}); please tell the TA."}
@@ -44,3 +46,8 @@ class PartialCredit(Exception):
             raise ValueError(f"partial credit fraction must be in [0, 1], got {fraction}")
         super().__init__(message)
         self.fraction = fraction
+
+
+class Diagnosed(AssertionError):
+    """A failure whose message was chosen by diagnosis (which known wrong variant the answer
+    matches, what differs). It is a hint, not the check's source, so a hidden check shows it too."""

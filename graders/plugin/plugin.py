@@ -149,8 +149,8 @@ class GradingPlugin:
 
     def _result(self, spec: CheckSpec, call: pytest.CallInfo, report: pytest.TestReport,
                 duration: float) -> O.CheckResult:
-        def result(status: str, points: float, message: str) -> O.CheckResult:
-            if spec.visibility == "hidden" and status in (O.FAILED,):
+        def result(status: str, points: float, message: str, diagnosed: bool = False) -> O.CheckResult:
+            if spec.visibility == "hidden" and status in (O.FAILED,) and not diagnosed:
                 message = pick(spec.hint)  # never the assertion text of a hidden check
             return O.CheckResult(id=spec.id, title=pick(spec.title), points=round(points, 4),
                                  max_points=spec.points, status=status, visibility=spec.visibility,
@@ -165,8 +165,10 @@ class GradingPlugin:
         ChannelError, StudentError = _channel_errors()
         if isinstance(exc, O.PartialCredit):
             return result(O.FAILED, spec.points * exc.fraction, str(exc))
+        if isinstance(exc, O.Diagnosed):
+            return result(O.FAILED, 0.0, _assertion_text(exc) or pick(spec.hint), diagnosed=True)
         if isinstance(exc, StudentError):
-            return result(O.FAILED, 0.0, pick(O.MSG_STUDENT_RAISED).format(error=_first_line(exc)))
+            return result(O.FAILED, 0.0, pick(O.MSG_STUDENT_RAISED).format(error=_first_line(exc), kind=exc.ename))
         if isinstance(exc, ChannelError) and getattr(exc, "check_status", None) == O.FAILED:
             return result(O.FAILED, 0.0, _first_line(exc))
         if isinstance(exc, ChannelError):

@@ -27,6 +27,11 @@ def test_fails_with_message(submission):
 def test_hidden_fails(submission):
     assert submission.call("double", 3) == 6, "SECRET assertion text"
 
+@pytest.mark.check(points=3, title=T, hint=H, visibility="hidden")
+def test_hidden_diagnosed(submission):
+    from graders.plugin.outcomes import Diagnosed
+    raise Diagnosed(say("診斷：用了 alpha", "diagnosis: alpha used"))
+
 @pytest.mark.check(points=4, title=T, hint=H)
 def test_partial(submission):
     raise PartialCredit(0.25, "one of four parts")
@@ -85,8 +90,20 @@ def test_outcomes_points_and_messages(pytester):
     gpu = results["suite.needs_gpu"]
     assert (gpu.status, gpu.points, gpu.max_points) == (O.PENDING, 0, 5)
     assert results["suite.student_raises"].status == O.FAILED
-    assert "ValueError: bad shape" in results["suite.student_raises"].message
+    raised = results["suite.student_raises"].message
+    assert "ValueError" in raised and "bad shape" not in raised, "zh feedback names the error type, not library English"
     assert results["suite.kernel_gone"].status == O.ERROR
+
+
+def test_a_hidden_check_shows_its_diagnosis_not_its_static_hint(pytester):
+    results, _ = run_suite(pytester)
+    assert results["suite.hidden_diagnosed"].message == "診斷：用了 alpha"
+
+
+def test_student_errors_keep_the_library_text_in_english_feedback(pytester):
+    results, _ = run_suite(pytester, lang="en")
+    run_suite(pytester)  # back to zh for the tests that follow
+    assert "ValueError: bad shape" in results["suite.student_raises"].message
 
 
 def test_visible_only_drops_hidden_checks(pytester):

@@ -1,0 +1,139 @@
+"""The checks every PEFT lab shares, driven by one table row per (model family, method, config).
+
+A lab describes what it trains with a ``PeftCase`` and calls these functions from its own thin,
+marked checks (points, cell, zh/en title and hint stay in the lab's suite, where the lab's
+notebook cells are). Everything here is computed in the grader, on models the grader builds:
+
+- ``base_model(case, profile)``: the profile's base model (the trusted fixture).
+- ``load_adapter(folder, base, tmp)``: a saved adapter copied safely (JSON/safetensors only) and
+  loaded onto a fresh base.
+- ``expected_trainable(case, profile, config, unfreeze)``: the trainable count of a peft config
+  on a model the grader builds; the lab compares it with the student's counting function called
+  on the same, grader-chosen description (``count_diagnosis`` names the usual mistakes).
+- ``frozen_base(model)``: names of non-adapter parameters that still require grad.
+- ``held_out_loss(model, case, profile)``: the mean response-token loss on the dataset's held-out
+  split (never seen by pretraining or by the notebook's training): learning is judged from the
+  saved artifact, never from numbers the notebook wrote about itself.
+- ``same_logits(a, b, ids)``, ``merged_gap(merged, unmerged, ids)``: reload and merge equivalence.
+- ``padding_gap(model, tokenizer, prompts)``: a right-padded batch against each row alone.
+
+Adding a PEFT lab (for example 05-ia3 on the tiny Llama):
+1. add a row: ``IA3 = PeftCase(family="llama", method="ia3", notebook="02-train",
+   adapter="artifacts/ia3-adapter", dataset="instructions")``;
+2. in the lab's suite write one marked check per shared behaviour, each a few lines calling the
+   functions above with that row (copy 01-lora's ``test_training.py`` and change the row);
+3. add the method-specific checks (IA3: ones-vectors equal the base; prefix tuning: key/value
+   shapes per layer) beside them; 4. give each wrong answer a mutant under ``assignments/<a>/mutants``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from graders.plugin import say
+from graders.suites.artifacts import copy_safe
+
+
+@dataclass(frozen=True)
+class PeftCase:
+    family: str  # common_utils.models family
+    method: str  # peft method name, e.g. "lora"
+    notebook: str  # the notebook that trains and saves the adapter
+    adapter: str  # the adapter folder, relative to the scratch folder
+    dataset: str = "instructions"  # common_utils.datasets name; its held-out split judges learning
+    template: str = "alpaca"
+    max_held_out: int = 64  # rows of the held-out split evaluated (a few CPU seconds on tiny)
+
+
+def base_model(case: PeftCase, profile: str):
+    from common_utils.models import load_model
+
+    return load_model(case.family, profile).eval()
+
+
+def load_adapter(folder: Path, base, tmp: Path):
+    """The adapter in ``folder`` on ``base``, loaded from a safe copy in the grader's ``tmp``."""
+    from peft import PeftModel
+
+    safe = copy_safe(folder, tmp / f"adapter-{len(list(tmp.iterdir())) if tmp.exists() else 0}")
+    if not (safe / "adapter_model.safetensors").is_file():
+        raise AssertionError(say("adapter 沒有 adapter_model.safetensors：請用 save_pretrained 存成 safetensors。",
+                                 "The adapter has no adapter_model.safetensors: save it with save_pretrained."))
+    return PeftModel.from_pretrained(base, str(safe)).eval()
+
+
+def expected_trainable(case: PeftCase, profile: str, config, unfreeze: list[str]) -> tuple[int, int]:
+    """(trainable, total) of ``config`` on a fresh base, with the parameters named in ``unfreeze`` trainable too."""
+    from peft import get_peft_model
+
+    model = get_peft_model(base_model(case, profile), config)
+    for name, p in model.named_parameters():
+        if any(u in name for u in unfreeze):
+            p.requires_grad_(True)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    adapter_only = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
+    return trainable, sum(p.numel() for p in model.parameters()), adapter_only
+
+
+def count_diagnosis(got: tuple[int, int], want: tuple[int, int, int]) -> str | None:
+    """None when right; else a zh/en sentence naming the likely mistake, with the numbers."""
+    trainable, total, adapter_only = want
+    if tuple(got) == (trainable, total):
+        return None
+    g_trainable, g_total = got
+    numbers = say(f"預期 (可訓練, 全部) = ({trainable:,}, {total:,})，實際 ({g_trainable:,}, {g_total:,})",
+                  f"expected (trainable, total) = ({trainable:,}, {total:,}), got ({g_trainable:,}, {g_total:,})")
+    if g_trainable == g_total:
+        why = say("可訓練數等於全部參數：是否沒有檢查 requires_grad？", "trainable equals total: is requires_grad ignored?")
+    elif g_trainable == adapter_only and trainable != adapter_only:
+        why = say("只數了名稱含 lora_ 的參數：其他 requires_grad 的參數也要算。",
+                  "only parameters named lora_ were counted: every parameter that requires grad counts.")
+    elif g_total == total - trainable:
+        why = say("全部參數少算了可訓練的部分。", "the total leaves out the trainable parameters.")
+    else:
+        why = say("請用 p.numel() 加總 requires_grad 的參數。", "sum p.numel() over parameters that require grad.")
+    return f"{numbers}：{why}" if say("zh", "en") == "zh" else f"{numbers}: {why}"
+
+
+def frozen_base(model) -> list[str]:
+    """Names of base (non-adapter) parameters that require grad."""
+    return [n for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n]
+
+
+def held_out_batches(case: PeftCase, profile: str, batch_size: int = 16) -> list[dict]:
+    from common_utils.datasets import load_course_dataset
+    from common_utils.instruct import InstructionDataCollator, InstructionDataset
+    from common_utils.models import load_tokenizer
+
+    tok = load_tokenizer(profile, case.family)
+    rows = load_course_dataset(case.dataset, profile, split="held_out")[: case.max_held_out]
+    ds = InstructionDataset(rows, tok, template=case.template, max_length=128)
+    collate = InstructionDataCollator(tok)
+    return [collate([ds[j] for j in range(i, min(i + batch_size, len(ds)))]) for i in range(0, len(ds), batch_size)]
+
+
+def held_out_loss(model, case: PeftCase, profile: str) -> float:
+    """Mean response-token cross-entropy on the held-out rows (prompt tokens masked)."""
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for batch in held_out_batches(case, profile):
+            n = int((batch["labels"][:, 1:] != -100).sum())
+            total += float(model(**batch).loss) * n
+            count += n
+    return total / max(count, 1)
+
+
+def logits_gap(a, b, ids: torch.Tensor) -> float:
+    """max |a - b| / max |b| over the logits of ``ids``."""
+    with torch.no_grad():
+        la, lb = a(input_ids=ids).logits, b(input_ids=ids).logits
+    return ((la - lb).abs().max() / lb.abs().max()).item()
+
+
+def padding_gap(generate_batch, prompts: list[str], generate_one) -> list[int]:
+    """Indices of prompts whose batched answer differs from the answer alone."""
+    batched = generate_batch(prompts)
+    return [i for i, p in enumerate(prompts) if batched[i] != generate_one(p)]
