@@ -109,8 +109,8 @@ def near_copy(rng: random.Random, text: str, edits: int) -> str:
 
 def exact_variant(rng: random.Random, text: str) -> str:
     """The same text after normalisation: case, spacing and punctuation differ."""
-    variant = text.upper() if rng.random() < 0.5 else text.replace(" ", "  ")
-    return variant.replace(".", "!") if rng.random() < 0.5 else variant + " ..."
+    variant = (text.upper() if rng.random() < 0.5 else text).replace("\n", " \n  ")
+    return variant.replace(".", "!").replace("。", "！") if rng.random() < 0.5 else variant + " ..."
 
 
 def web_corpus(rng: random.Random) -> list[str]:
