@@ -28,3 +28,25 @@ def course_copy(tmp_path, monkeypatch):
         monkeypatch.setattr(paths, name, root / name.lower())
     monkeypatch.setattr(paths, "REPO_ROOT", root)
     return root
+
+
+@pytest.fixture
+def kernel_scratch():
+    """A scratch folder a sandboxed kernel's own uid can reach without bubblewrap too (pytest's
+    tmp_path sits under a 0700 folder of root's)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="course-test-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def module_kernel_scratch():
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="course-test-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -18,11 +17,13 @@ from rich.markdown import Markdown
 
 from graders.assignment import list_assignments, load_assignment
 from graders.cli.grade import add_grading_options, options_from
+from graders.engine.batch import announce_isolation
 from graders.engine.grade_one import grade_submission
 from graders.engine.reference import LazyReference
 from graders.engine.version import grader_version
 from graders.errors import CourseError
 from graders.reports.feedback import render
+from graders.sandbox.scratch import scratch_dir
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         raise CourseError(f"{args.notebook} does not exist")
     assignment = _assignment_of(args.notebook, args.assignment)
     options = options_from(args, visible_only=True)
-    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+    announce_isolation(options)
+    with scratch_dir("check") as tmp:
         folder = Path(tmp) / "me" / assignment.name
         folder.mkdir(parents=True)
         for name in assignment.notebooks:  # the assignment's notebooks that sit beside this one

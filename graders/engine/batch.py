@@ -27,6 +27,7 @@ from graders.records.gradebook import Gradebook
 from graders.records.late import policy_from_settings
 from graders.records.result import UNGRADED, build_result, write_json_atomic
 from graders.reports.feedback import write_feedback
+from graders.sandbox.scratch import sweep
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
@@ -77,12 +78,17 @@ _worker: dict = {}
 
 
 def _init_worker(assignment: Assignment, options: GradeOptions, version: str, extra_hidden: list[str]) -> None:
+    from multiprocessing import util
+
     if options.threads:
         import torch
 
         torch.set_num_threads(options.threads)
     _worker.update(assignment=assignment, options=options, version=version, extra_hidden=extra_hidden,
                    reference=LazyReference(assignment, options))
+    # A pool worker leaves through multiprocessing's exit path (no atexit): close the reference's
+    # kernels and scratch folder there. A worker killed outright is swept by the batch instead.
+    util.Finalize(None, _close_worker, exitpriority=10)
 
 
 def _grade(job: Job) -> dict:
@@ -92,9 +98,20 @@ def _grade(job: Job) -> dict:
 
 
 def _close_worker() -> None:
-    ref = _worker.get("reference")
+    ref = _worker.pop("reference", None)
     if ref is not None:
         ref.close()
+
+
+def announce_isolation(options: GradeOptions) -> None:
+    """Say once, before a batch, that kernels will run without bubblewrap (not once per kernel)."""
+    from graders.sandbox.kernel import choose_isolation
+    from graders.sandbox.policy import SandboxPolicy
+
+    use_bwrap, why = choose_isolation(SandboxPolicy(isolation=options.isolation))
+    if not use_bwrap:
+        print(f"WARNING: sandbox degraded, {why.removeprefix('ran with ')}; results will carry isolation_degraded",
+              file=sys.stderr)
 
 
 def record(result: dict, out: Path, gradebook: Gradebook, lang: str) -> dict:
@@ -117,6 +134,8 @@ def grade_batch(assignment: Assignment, submitted: Path, out: Path, options: Gra
         options = dataclasses.replace(options, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)))
     todo, refused = discover(assignment, submitted, shard)
     summary = BatchSummary(refused=refused)
+    sweep()  # what killed graders left behind: their kernels' cgroups and scratch folders
+    announce_isolation(options)
     gradebook = Gradebook(out / "gradebook.sqlite")
     try:
         pending = []
@@ -148,6 +167,7 @@ def grade_batch(assignment: Assignment, submitted: Path, out: Path, options: Gra
         gradebook.close()
         if progress:
             progress.stop()
+        sweep()  # a pool worker that died mid-grade
     return summary
 
 

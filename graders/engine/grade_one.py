@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import io
 import shutil
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ def make_policy(assignment: Assignment, options: GradeOptions, extra_hidden: lis
         notebook_timeout_s=assignment.limits.notebook_timeout_s,
         hidden_paths=tuple(dict.fromkeys(instructor_paths() + list(options.hidden_paths) + extra_hidden)),
         threads=options.threads,
-        needed_paths=(str(paths.REPO_ROOT),),  # common_utils and the venv live in the checkout
+        needed_paths=(str(paths.REPO_ROOT / "common_utils"),),  # what notebooks import; the venv is added by the sandbox
         env={"COURSE_PROFILE": options.profile, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
              "HF_DATASETS_OFFLINE": "1", "PYTHONHASHSEED": "0"},
     )
@@ -82,7 +81,9 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
         self.isolation = "none"
         self.degraded_reason = ""
         self.peak_rss_mb = 0.0
-        self._tmp = tempfile.TemporaryDirectory(prefix=f"course-{assignment.name}-")
+        from graders.sandbox.scratch import scratch_dir
+
+        self._tmp = scratch_dir(assignment.name)
         self.scratch = Path(self._tmp.name)
         from graders.sandbox.limits import sandbox_uid
 
@@ -141,18 +142,14 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
     def _run(self, name: str, KernelSession):
         """Run one notebook; if a cell took the kernel down, run it once more in a fresh kernel
         without the cells that did, so that what worked still scores."""
-        session = KernelSession(self.scratch, self.policy, self.uid)
-        self.sessions.append(session)
-        session.start()
+        session = self._start(KernelSession, name)
         self.isolation, self.degraded_reason = session.isolation, session.degraded_reason
         run = session.run_notebook(self.notebooks[name])
         self._note_process_limit(session, name)
         if run.kernel_lost:
             fatal = {r.cell for r in run.cells if r.ename in ("died", "killed")}
             session.close()
-            session = KernelSession(self.scratch, self.policy, self.uid)
-            self.sessions.append(session)
-            session.start()
+            session = self._start(KernelSession, name)
             rerun = session.run_notebook(self.notebooks[name], skip=fatal)
             self._note_process_limit(session, name)
             # Keep the first run's record of the fatal cells; the re-run's for the others.
@@ -161,6 +158,15 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
             rerun.rerun = True
             return session, rerun
         return session, run
+
+    def _start(self, KernelSession, name: str):
+        session = KernelSession(self.scratch, self.policy, self.uid)
+        self.sessions.append(session)
+        session.start()
+        if session.start_attempts > 1:
+            self.flags.append(Flag(F.SLOW_KERNEL_START, f"the kernel for {name} did not answer in time and was "
+                                   f"started again (took {session.start_s:.0f} s in all)", name))
+        return session
 
     def _note_process_limit(self, session, name: str) -> None:
         if session.cgroup is not None and session.cgroup.hit_limit():

@@ -20,6 +20,7 @@ OUTPUT_TRUNCATED = "output_truncated"
 ISOLATION_DEGRADED = "isolation_degraded"
 LATE = "late"
 REFERENCE_ARTIFACT = "reference_artifact"
+SLOW_KERNEL_START = "slow_kernel_start"  # the first start gave no answer in time; a second one worked
 
 
 @dataclass(frozen=True)

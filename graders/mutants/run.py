@@ -1,7 +1,6 @@
 """Grade the solution, the untouched release and the mutants in one batch; judge the kill matrix."""
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from graders.engine.grade_one import GradeOptions
 from graders.errors import CourseError
 from graders.mutants.spec import Mutant
 from graders.release.fill import filled_release
+from graders.sandbox.scratch import scratch_dir
 
 FAILING = ("failed", "error")
 
@@ -137,7 +137,7 @@ def run_mutants(assignment, mutants: list[Mutant], *, jobs: int = 2, full_run: b
     import time
 
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"course-mutants-{assignment.name}-") as tmp:
+    with scratch_dir(f"mutants-{assignment.name}") as tmp:
         root = Path(workdir or tmp)
         submitted, out = root / "submitted", root / "results"
         write_submissions(assignment, mutants, submitted)

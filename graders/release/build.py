@@ -11,7 +11,6 @@ import filecmp
 import io
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from graders import paths
 from graders.assignment import Assignment, load_assignment
 from graders.errors import CourseError
 from graders.release.notebooks import source_to_notebook, write_canonical
+from graders.sandbox.scratch import scratch_dir
 
 # Files and folders of an assignment folder that are instructor-only, never copied to students.
 INSTRUCTOR_ONLY = {"assignment.toml", "mutants"}  # mutants hold edited solution lines
@@ -121,7 +121,7 @@ def _swap_in(built: Path, target: Path) -> None:
 def release(names: list[str]) -> list[BuildOutput]:
     """Build every named assignment first, then swap all of them in."""
     assignments = [load_assignment(n) for n in names]
-    with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
+    with scratch_dir("release") as tmp:
         outputs = [build_assignment(a, Path(tmp) / a.name) for a in assignments]
         for out in outputs:
             _swap_in(out.release, paths.RELEASE / out.assignment)
@@ -154,7 +154,7 @@ def _tree_differences(built: Path, committed: Path) -> list[str]:
 def check(names: list[str]) -> list[str]:
     """Rebuild into a temporary tree; return one line per drifted file (empty when clean)."""
     problems: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="course-release-check-") as tmp:
+    with scratch_dir("release-check") as tmp:
         for name in names:
             out = build_assignment(load_assignment(name), Path(tmp) / name)
             problems += _tree_differences(out.release, paths.RELEASE / name)

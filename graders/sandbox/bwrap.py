@@ -1,5 +1,12 @@
 """bubblewrap: whether it runs here, and the command line that wraps a kernel in it.
 
+The view is an allow-list. The kernel's root is an empty, read-only tmpfs into which we bind,
+read-only: the system folders (``SYSTEM``), this interpreter's prefixes, and the paths the
+policy names as needed (the course's ``common_utils``); then a private /tmp, a minimal /dev
+(plus GPU device nodes where they exist), /proc, and the scratch folder, the only writable
+place. Anything else on the host (the instructor tree, other checkouts of the course, other
+users' homes, earlier terms' results) is simply not there.
+
 As root, bwrap runs privileged (no user namespace: a user namespace would map the kernel onto
 root outside, and root reads every file whatever its mode). It builds the mounts as root, then
 the kernel drops to its own unprivileged uid (``DROP`` below) before ipykernel starts, which
@@ -9,13 +16,16 @@ grader's uid.
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from graders.sandbox.limits import reachable_by_others
+# Read-only system folders every kernel sees (those that exist; a symlink stays a symlink).
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+GPU_DEVICES = ("/dev/nvidia*", "/dev/dri")
 
 # Run by the sandbox's interpreter as root inside the mounts: become ``uid``, then exec the kernel.
 DROP = "import os, sys; u = int(sys.argv[1]); os.setgroups([]); os.setgid(u); os.setuid(u); os.execv(sys.argv[2], sys.argv[2:])"
@@ -34,7 +44,7 @@ def available() -> tuple[bool, str]:
     if path is None:
         return False, "bwrap is not installed (apt-get install bubblewrap)"
     try:
-        probe = subprocess.run([path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *_namespaces(), "true"],
+        probe = subprocess.run([path, *_system_binds(), "--dev", "/dev", "--proc", "/proc", *_namespaces(), "true"],
                                capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as err:
         return False, f"bwrap is installed but could not be run: {err}"
@@ -43,47 +53,55 @@ def available() -> tuple[bool, str]:
     return True, path
 
 
-def _between(cover: str, path: str) -> list[str]:
-    """The folders strictly between ``cover`` and ``path``, outermost first."""
-    parts = Path(path).relative_to(cover).parts[:-1]
-    return [str(Path(cover, *parts[: i + 1])) for i in range(len(parts))]
+def _system_binds() -> list[str]:
+    args: list[str] = []
+    for path in SYSTEM:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    return args
 
 
-def wrap(argv: list[str], scratch: Path, hidden: list[str], needed: list[str] = (), uid: int | None = None) -> list[str]:
-    """``argv`` inside a read-only view of / with ``scratch`` writable and ``hidden`` emptied,
-    run as ``uid`` when given (the grader is root).
+def _parents(path: str) -> list[str]:
+    """The folders above ``path``, outermost first, that a bind needs created ('/' excluded)."""
+    return [str(p) for p in reversed(Path(path).parents) if str(p) != "/"]
 
-    /tmp becomes a private tmpfs. Under ``uid``, every folder that stops an unprivileged user on
-    the way to what the kernel needs (root's home holding a pyenv interpreter) is covered by a
-    tmpfs too. What the kernel needs under those covers (``needed``, this interpreter's
-    prefixes) is bound back read-only first, through folders it may cross; the hidden paths are
-    emptied after that, so nothing hidden comes back with it; the scratch folder is bound last.
+
+def needed_by_interpreter() -> list[str]:
+    """This interpreter's prefixes: the venv and the base installation it was made from."""
+    found = {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent.parent)}
+    return sorted(p for p in found if Path(p).exists())
+
+
+def wrap(argv: list[str], scratch: Path, needed: list[str] = (), hidden: list[str] = (), uid: int | None = None) -> list[str]:
+    """``argv`` inside the allow-listed view with ``scratch`` writable, run as ``uid`` when given.
+
+    Folders created on the way to a bound path get mode 0755 (bwrap would copy the host's mode,
+    and a 0700 /root would stop the unprivileged uid). ``hidden`` paths that fall inside a bound
+    path are covered by an empty tmpfs (defence in depth: nothing should be bound above them).
     """
-    cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *_namespaces()]
+    cmd = [shutil.which("bwrap") or "bwrap", *_system_binds(), "--dev", "/dev", "--proc", "/proc", *_namespaces()]
+    for pattern in GPU_DEVICES:  # GPU runners: the device nodes CUDA opens
+        for node in sorted(glob.glob(pattern)):
+            cmd += ["--dev-bind", node, node]
+    cmd += ["--perms", "1777", "--tmpfs", "/tmp"]
     scratch_s = str(Path(scratch).resolve())
-    wanted = sorted({str(Path(p).resolve()) for p in [*needed, sys.prefix, sys.base_prefix,
-                                                      Path(sys.executable).resolve().parent] if Path(p).exists()})
-    covers = {"/tmp"}
-    if uid is not None:
-        covers |= {stop for p in [*wanted, scratch_s] if (stop := reachable_by_others(Path(p)))}
-    covers = sorted(c for c in covers if not any(c.startswith(o + "/") for o in covers))  # outermost only
-    for cover in covers:
-        cmd += ["--perms", "1777" if cover == "/tmp" else "0755", "--tmpfs", cover]
-    made: set[str] = set()
-    for path in [*wanted, scratch_s]:
-        cover = next((c for c in covers if path.startswith(c + "/")), None)
-        if cover is None:
-            continue
-        for folder in _between(cover, path):
-            if folder not in made:
+    system = tuple(p for p in SYSTEM if os.path.exists(p))
+    binds = sorted({str(Path(p).resolve()) for p in [*needed_by_interpreter(), *needed] if Path(p).exists()})
+    binds = [p for p in binds if not p.startswith(system) and not any(p.startswith(o + "/") for o in binds)]
+    made: set[str] = {"/tmp"}
+    for path in [*binds, scratch_s]:
+        for folder in _parents(path):
+            if folder not in made and not folder.startswith(system):
                 made.add(folder)
                 cmd += ["--perms", "0755", "--dir", folder]
         if path != scratch_s:
             cmd += ["--ro-bind", path, path]
-    for path in sorted(set(hidden)):
-        if Path(path).exists():
-            cmd += ["--tmpfs", str(Path(path).resolve())]
-    cmd += ["--bind", scratch_s, scratch_s, "--chdir", scratch_s, "--"]
+    for path in sorted({str(Path(p).resolve()) for p in hidden}):
+        if Path(path).exists() and any(path.startswith(b + "/") for b in binds):
+            cmd += ["--tmpfs", path]
+    cmd += ["--bind", scratch_s, scratch_s, "--remount-ro", "/", "--chdir", scratch_s, "--"]
     if uid is not None:
         cmd += [sys.executable, "-c", DROP, str(uid), sys.executable]
         argv = argv[1:] if argv[:1] == [sys.executable] else argv

@@ -15,16 +15,45 @@ import uuid
 from pathlib import Path
 
 CANDIDATES = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
-PREFIX = "llm-one-piece-"
-STALE_S = 600  # an empty cgroup of ours this old was left by a grader that was killed
+PREFIX = "llm-one-piece-"  # then the grader's pid, then a random part
+
+
+def _owner_gone(path: Path) -> bool:
+    from graders.sandbox.scratch import owner_gone
+
+    try:
+        return owner_gone(int(path.name[len(PREFIX):].split("-")[0]))
+    except (ValueError, IndexError):
+        return True  # an older name without the owner's pid: nobody can be using it for long
+
+
+def _kill_and_remove(path: Path) -> None:
+    """Kill until empty, then remove; a dying task keeps the cgroup busy for a moment (EBUSY)."""
+    for _ in range(100):
+        with contextlib.suppress(OSError, ValueError):
+            for pid in [int(p) for p in (path / "cgroup.procs").read_text().split()]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
 def sweep(root: Path) -> None:
-    """Remove empty cgroups that graders killed before their close() left behind."""
+    """Kill what is left in, and remove, the cgroups of graders that are gone."""
     for path in root.glob(PREFIX + "*"):
-        with contextlib.suppress(OSError, ValueError):
-            if time.time() - path.stat().st_mtime > STALE_S and not (path / "cgroup.procs").read_text().strip():
-                path.rmdir()
+        if path.is_dir() and _owner_gone(path):
+            _kill_and_remove(path)
+
+
+def sweep_all() -> None:
+    for root in CANDIDATES:
+        if (root / "cgroup.procs").exists() and os.access(root, os.W_OK):
+            sweep(root)
 
 
 class PidsCgroup:
@@ -36,8 +65,7 @@ class PidsCgroup:
                 continue
             if root == Path("/sys/fs/cgroup") and "pids" not in (root / "cgroup.subtree_control").read_text(errors="ignore"):
                 continue
-            sweep(root)
-            path = root / f"{PREFIX}{uuid.uuid4().hex[:12]}"
+            path = root / f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
             try:
                 path.mkdir()
                 (path / "pids.max").write_text(str(max_pids))
@@ -64,19 +92,6 @@ class PidsCgroup:
         return False
 
     def close(self) -> None:
-        if self.path is None:
-            return
-        # Kill until empty, then remove; a dying task keeps the cgroup busy for a moment (EBUSY).
-        for _ in range(100):
-            with contextlib.suppress(OSError, ValueError):
-                for pid in [int(p) for p in (self.path / "cgroup.procs").read_text().split()]:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-            try:
-                self.path.rmdir()
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.05)
+        if self.path is not None:
+            _kill_and_remove(self.path)
         self.path = None

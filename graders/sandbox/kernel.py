@@ -3,13 +3,20 @@
 The kernel has no network (not even the loopback the grader could reach), so the ZeroMQ
 channels use the ``ipc`` transport: socket files inside the scratch folder, which both sides see.
 We launch the process ourselves (not through a KernelManager) to own its limits, its identity
-and the kill of its whole tree.
+and the kill of its whole tree; so liveness is judged by that process, never by a heartbeat
+timer (a kernel slow to start on a loaded machine is not a dead one).
+
+Time limits judge what the student's code can control. A cell's limit is CPU time of the
+kernel's whole process tree (``timeout`` seconds per thread the kernel was given), so a loaded
+grading host does not fail honest work; wall-clock time is only a generous guard against hangs
+(sleeping, waiting on a lock). The result says which of the two fired.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import queue
+import re
 import secrets
 import signal
 import subprocess
@@ -20,17 +27,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import zmq
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
 from graders.errors import CourseError
 from graders.sandbox import bwrap
 from graders.sandbox.cgroup import PidsCgroup
-from graders.sandbox.limits import hand_over, preexec, reachable_by_others, sandbox_uid
+from graders.sandbox.interpreter import kernel_python
+from graders.sandbox.limits import hand_over, preexec, sandbox_uid
 from graders.sandbox.policy import SandboxPolicy
 
 OK, ERROR, TIMEOUT, DIED, MEMORY, NOT_RUN = "ok", "error", "timeout", "died", "memory_limit", "not_run"
 INTERRUPT_GRACE_S = 5.0  # after an interrupt, how long a cell may take to stop before the kernel is killed
+START_TIMEOUT_S = 120.0  # a kernel that has not answered kernel_info by then is restarted once
+MAX_MESSAGE_BYTES = 16 * 2**20  # a larger iopub message (a flood of output) is dropped by ZeroMQ, unread
+CPU_SAMPLE_S = 0.25
+WATCHED = ("iopub", "shell")
+
+
+def cpu_message(used: float, limit: float) -> str:
+    return f"used {used:.0f} s of CPU time, over its limit of {limit:g} s"
+
+
+def wall_message(seconds: float) -> str:
+    return f"still running after {seconds:g} s of wall-clock time (the guard against hangs)"
+
+
+class KernelStartError(RuntimeError):
+    pass
 
 
 @dataclass
@@ -42,6 +67,8 @@ class CellResult:
     elapsed_s: float = 0.0
     truncated: bool = False
     ename: str = ""
+    cpu_s: float = 0.0
+    limit: str = ""  # which limit stopped it: "cpu" or "wall"
 
 
 @dataclass
@@ -55,6 +82,19 @@ class NotebookRun:
         return any(c.ename in ("died", "killed") for c in self.cells)
 
 
+def choose_isolation(policy: SandboxPolicy) -> tuple[bool, str]:
+    """(use bwrap, why degraded): bwrap where it runs unless told otherwise. Prints nothing: the
+    batch says it once (``graders.engine.batch``)."""
+    if policy.isolation == "none":
+        return False, "ran with rlimits only (--isolation none)"
+    ok, why = bwrap.available()
+    if ok:
+        return True, ""
+    if policy.isolation == "bwrap":
+        raise CourseError(f"isolation 'bwrap' requested but {why}")
+    return False, f"ran with rlimits only: {why}"
+
+
 class KernelSession:
     def __init__(self, scratch: Path, policy: SandboxPolicy, uid: int | None = None):
         self.scratch = Path(scratch)
@@ -65,61 +105,125 @@ class KernelSession:
         self._wanted_uid = uid  # kernels sharing one scratch folder must share one uid
         self.peak_rss_mb = 0.0
         self.start_s = 0.0  # how long the kernel took to answer its first request
+        self.start_attempts = 0  # 2 when the first start failed and a second one worked
         self.cgroup: PidsCgroup | None = None
         self._proc: subprocess.Popen | None = None
         self._client: BlockingKernelClient | None = None
+        self._context: zmq.Context | None = None
+        self._monitors: dict = {}
+        self._broken: set[str] = set()  # channels ZeroMQ cut on an oversize message (it does not reconnect)
         self._sampler: threading.Thread | None = None
         self._closed = threading.Event()
 
     # --- life cycle --------------------------------------------------------------------------
-    def start(self, timeout: float = 60.0) -> None:
-        use_bwrap = self.policy.isolation in ("auto", "bwrap")
-        if use_bwrap:
-            ok, why = bwrap.available()
-            if not ok:
-                if self.policy.isolation == "bwrap":
-                    raise CourseError(f"isolation 'bwrap' requested but {why}")
-                use_bwrap = False
-                self.degraded_reason = f"ran with rlimits only: {why}"
-                print(f"WARNING: sandbox degraded, {why}; results will carry isolation_degraded", file=sys.stderr)
-        else:
-            self.degraded_reason = "ran with rlimits only (--isolation none)"
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        use_bwrap, self.degraded_reason = choose_isolation(self.policy)
         self.isolation = "bwrap" if use_bwrap else "rlimits-only"
         self.uid = self._wanted_uid if self._wanted_uid is not None else sandbox_uid()
-        if self.uid is not None and not use_bwrap:
-            # Without bwrap nothing re-binds what an unprivileged uid cannot reach (a pyenv under /root).
-            stop = reachable_by_others(Path(sys.executable)) or reachable_by_others(self.scratch)
-            if stop:
-                self.uid = None
-                self.degraded_reason += f"; the kernel runs as root ({stop} is closed to other users)"
         started = time.perf_counter()
+        for attempt in (1, 2):
+            self.start_attempts = attempt
+            try:
+                self._launch(use_bwrap)
+                self._wait_ready(timeout)
+                break
+            except KernelStartError as err:
+                self._teardown()
+                if attempt == 2:
+                    self.close()
+                    raise RuntimeError(f"the sandboxed kernel did not start (tried twice): {err}") from err
+        self.start_s = time.perf_counter() - started
+        self._closed.clear()
+        self._sampler = threading.Thread(target=self._sample_memory, daemon=True)
+        self._sampler.start()
+
+    def _launch(self, use_bwrap: bool) -> None:
         self.cgroup = PidsCgroup(self.policy.max_processes)
         runtime = self.scratch / ".kernel"
         runtime.mkdir(parents=True, exist_ok=True)
         conn_file = runtime / "connection.json"
-        write_connection_file(str(conn_file), transport="ipc", ip=str(runtime / "ipc"), key=secrets.token_hex(16).encode())
+        with contextlib.suppress(FileNotFoundError):
+            conn_file.unlink()
+        write_connection_file(str(conn_file), transport="ipc", ip=str(runtime / f"ipc-{secrets.token_hex(4)}"),
+                              key=secrets.token_hex(16).encode())
         hand_over(self.scratch, self.uid)
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", str(conn_file), "--HistoryManager.enabled=False",
+        python, extra_env = sys.executable, {}
+        if not use_bwrap:
+            python, extra_env = kernel_python(self.uid, [*self.policy.needed_paths, str(self.scratch.parent)])
+        argv = [python, "-m", "ipykernel_launcher", "-f", str(conn_file), "--HistoryManager.enabled=False",
                 "--IPKernelApp.parent_handle=0"]
         if use_bwrap:
-            argv = bwrap.wrap(argv, self.scratch, list(self.policy.hidden_paths), list(self.policy.needed_paths), self.uid)
-        log = open(runtime / "kernel.log", "wb")  # the kernel's own stderr, for a failed start
-        self._proc = subprocess.Popen(argv, cwd=self.scratch, env=self._environment(), stdin=subprocess.DEVNULL,
-                                      stdout=log, stderr=log, close_fds=True,
-                                      preexec_fn=preexec(self.policy, self.cgroup.procs_file, self.uid, setuid=not use_bwrap))
-        log.close()
-        self._client = BlockingKernelClient(connection_file=str(conn_file))
+            argv = bwrap.wrap(argv, self.scratch, list(self.policy.needed_paths), list(self.policy.hidden_paths), self.uid)
+        with open(runtime / "kernel.log", "wb") as log:  # the kernel's own stderr, for a failed start
+            self._proc = subprocess.Popen(argv, cwd=self.scratch, env={**self._environment(), **extra_env},
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
+                                          preexec_fn=preexec(self.policy, self.cgroup.procs_file, self.uid,
+                                                             setuid=not use_bwrap))
+        # Our own ZeroMQ context: every socket refuses messages over MAX_MESSAGE_BYTES, so a kernel
+        # that floods its output cannot make this process decode hundreds of MB at once.
+        self._context = zmq.Context()
+        self._context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self._client = BlockingKernelClient(connection_file=str(conn_file), context=self._context)
         self._client.load_connection_file()
-        self._client.start_channels()
+        self._client.start_channels(hb=False)
+        self._watch()
+
+    def _watch(self, channels=WATCHED) -> None:
+        for name in channels:
+            socket = getattr(self._client, f"{name}_channel").socket
+            self._monitors[name] = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+    def _reconnect(self) -> None:
+        """Fresh sockets for the channels ZeroMQ cut, ready before they are used."""
+        for name in self._broken:
+            with contextlib.suppress(Exception):
+                self._monitors.pop(name).close(linger=0)
+            getattr(self._client, f"{name}_channel").stop()
+            setattr(self._client, f"_{name}_channel", None)
+            getattr(self._client, f"{name}_channel").start()
+            self._watch([name])
+        self._broken = set()
         try:
-            self._client.wait_for_ready(timeout=timeout)
-        except RuntimeError as err:
-            self.close()
-            tail = (runtime / "kernel.log").read_text(errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"the sandboxed kernel did not start: {err}: {' | '.join(tail)}") from err
-        self.start_s = time.perf_counter() - started
-        self._sampler = threading.Thread(target=self._sample_memory, daemon=True)
-        self._sampler.start()
+            self._wait_ready(30.0)
+        except KernelStartError:
+            pass  # the kernel is busy or gone; the next execute finds out
+
+    def _kernel_log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            tail = (self.scratch / ".kernel" / "kernel.log").read_text(errors="replace").strip().splitlines()[-3:]
+            return " | ".join(tail)
+        return ""
+
+    def _wait_ready(self, timeout: float) -> None:
+        """kernel_info answered on shell and its status seen on iopub (so no output is missed),
+        while the process lives; up to ``timeout`` seconds, however loaded the machine is."""
+        deadline = time.perf_counter() + timeout
+
+        def await_reply(get, msg_id: str, window: float) -> bool:
+            until = min(deadline, time.perf_counter() + window)
+            while time.perf_counter() < until:
+                if self._proc.poll() is not None:
+                    raise KernelStartError(f"the kernel exited with status {self._proc.returncode} while starting: "
+                                           f"{self._kernel_log_tail()}")
+                try:
+                    msg = get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return True
+            return False
+
+        while time.perf_counter() < deadline:
+            msg_id = self._client.kernel_info()
+            if not await_reply(self._client.get_shell_msg, msg_id, 5.0):
+                continue
+            if await_reply(self._client.get_iopub_msg, msg_id, 1.0):
+                while True:  # drop the rest of the start-up chatter
+                    try:
+                        self._client.get_iopub_msg(timeout=0.05)
+                    except queue.Empty:
+                        return
+        raise KernelStartError(f"no answer to kernel_info within {timeout:g} s: {self._kernel_log_tail()}")
 
     def _environment(self) -> dict:
         keep = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -127,7 +231,8 @@ class KernelSession:
         home = str(self.scratch)
         env = {**keep, "HOME": home, "JUPYTER_RUNTIME_DIR": str(self.scratch / ".kernel"),
                "IPYTHONDIR": str(self.scratch / ".kernel" / "ipython"), "MPLCONFIGDIR": str(self.scratch / ".kernel" / "mpl"),
-               "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "USER": "student", "LOGNAME": "student", "TMPDIR": "/tmp" if self.isolation == "bwrap" else home}
+               "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "USER": "student", "LOGNAME": "student",
+               "TMPDIR": "/tmp" if self.isolation == "bwrap" else home}
         # Idle OpenMP threads of kernels kept alive for the checks must not spin on the cores the
         # running kernels need: a passive wait policy, and a thread budget per kernel.
         env.update(OMP_WAIT_POLICY="PASSIVE", KMP_BLOCKTIME="0")
@@ -145,6 +250,15 @@ class KernelSession:
         except psutil.Error:
             return []
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the whole tree: each live process's own and that of children it reaped."""
+        total = 0.0
+        for proc in self._tree():
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+        return total
+
     def _sample_memory(self) -> None:
         while not self._closed.wait(0.2):
             total = 0
@@ -156,12 +270,20 @@ class KernelSession:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def close(self) -> None:
-        """Kill the kernel's whole tree; safe to call twice."""
+    def _teardown(self) -> None:
+        """Kill the tree and free the client, the sockets and the cgroup."""
         self._closed.set()
+        for monitor in self._monitors.values():
+            with contextlib.suppress(Exception):
+                monitor.close(linger=0)
+        self._monitors = {}
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.stop_channels()
+        if self._context is not None:
+            with contextlib.suppress(Exception):
+                self._context.destroy(linger=0)
+        self._client = self._context = None
         if self._proc is not None:
             procs = self._tree()
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -173,7 +295,10 @@ class KernelSession:
                 self._proc.wait(timeout=10)
         if self.cgroup is not None:
             self.cgroup.close()
-        self._client = None
+
+    def close(self) -> None:
+        """Kill the kernel's whole tree; safe to call twice."""
+        self._teardown()
 
     def __enter__(self) -> "KernelSession":
         self.start()
@@ -183,60 +308,18 @@ class KernelSession:
         self.close()
 
     # --- execution ---------------------------------------------------------------------------
+    def threads(self) -> int:
+        return self.policy.threads or os.cpu_count() or 1
+
     def execute(self, code: str, timeout: float, cell: str = "") -> CellResult:
-        """Run ``code``; wait at most ``timeout`` seconds, then interrupt, then kill."""
+        """Run ``code``. It may use ``timeout`` seconds of CPU per thread the kernel was given;
+        past that, or past the wall-clock guard, it is interrupted, then killed."""
         if not self.alive() or self._client is None:
             return CellResult(cell, DIED, error="the kernel is not running")
-        start = time.perf_counter()
-        msg_id = self._client.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
-        out: list[str] = []
-        size = 0
-        truncated = False
-        error, ename = "", ""
-        status = OK
-        deadline = start + timeout
-        interrupted_at = None
-        while True:
-            now = time.perf_counter()
-            if interrupted_at is None and now > deadline:
-                self._interrupt()
-                interrupted_at = now
-                status = TIMEOUT
-            if interrupted_at is not None and now > interrupted_at + INTERRUPT_GRACE_S:
-                self.close()
-                return CellResult(cell, TIMEOUT, "".join(out), f"timed out after {timeout:g} s; the kernel was killed",
-                                  now - start, truncated, "killed")
-            if not self.alive():
-                died_status = MEMORY if self._near_memory_limit() else DIED
-                return CellResult(cell, died_status, "".join(out), self._death_reason(), now - start, truncated, "died")
-            try:
-                msg = self._client.get_iopub_msg(timeout=0.2)
-            except queue.Empty:
-                continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                text = content.get("text", "")
-                if size < self.policy.output_cap_bytes:
-                    out.append(text[: self.policy.output_cap_bytes - size])
-                size += len(text)
-                truncated = truncated or size > self.policy.output_cap_bytes
-            elif kind == "error":
-                ename = content.get("ename", "")
-                trace = [line for line in content.get("traceback", []) if line.strip()]
-                error = f"{ename}: {content.get('evalue', '')}"[:2000]
-                if trace:
-                    error += "\n" + _strip_ansi(trace[-1])[:500]
-                if status != TIMEOUT:
-                    status = MEMORY if ename == "MemoryError" else ERROR
-            elif kind == "status" and content.get("execution_state") == "idle":
-                break
-        if status == TIMEOUT:
-            error = f"timed out after {timeout:g} s and was interrupted"
-        if truncated:
-            out.append(f"\n[output truncated: {size:,} bytes printed, {self.policy.output_cap_bytes:,} kept]\n")
-        return CellResult(cell, status, "".join(out), error, time.perf_counter() - start, truncated, ename)
+        if self._broken:
+            self._reconnect()
+        run = _CellRun(self, cell, timeout)
+        return run.wait(self._client.execute(code, store_history=False, allow_stdin=False, stop_on_error=False))
 
     def _interrupt(self) -> None:
         """Ask ipykernel to interrupt itself (it signals its own process); no signal crosses the
@@ -254,11 +337,25 @@ class KernelSession:
             return f"the kernel was killed by signal {signal.Signals(-code).name}"
         return f"the kernel exited (status {code})"
 
+    def _dropped_messages(self) -> set[str]:
+        """The channels whose connection ZeroMQ cut since the last look (an oversize message)."""
+        dropped = set()
+        for name, monitor in self._monitors.items():
+            with contextlib.suppress(Exception):
+                while monitor.poll(0):
+                    monitor.recv_multipart()
+                    dropped.add(name)
+        self._broken |= dropped
+        return dropped
+
     def run_notebook(self, nb, skip: set[str] | None = None) -> NotebookRun:
         """Execute the code cells in order, going on after errors; a lost kernel leaves the
-        remaining cells not run. ``skip`` names cells to leave out (a re-run after a crash)."""
+        remaining cells not run. ``skip`` names cells to leave out (a re-run after a crash).
+        The notebook may use ``notebook_timeout_s`` of CPU per thread in all; its wall-clock
+        guard is the policy's multiple of that."""
         run = NotebookRun()
-        deadline = time.perf_counter() + self.policy.notebook_timeout_s
+        budget = self.policy.notebook_timeout_s
+        wall_end = time.perf_counter() + self.policy.wall_guard(budget)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -266,16 +363,127 @@ class KernelSession:
             if skip and name in skip:
                 run.cells.append(CellResult(name, NOT_RUN, error="skipped: it stopped the kernel on the first run"))
                 continue
-            left = deadline - time.perf_counter()
-            if left <= 0 or not self.alive():
-                run.notebook_timed_out = run.notebook_timed_out or left <= 0
+            if budget <= 0 or time.perf_counter() > wall_end or not self.alive():
+                run.notebook_timed_out = run.notebook_timed_out or self.alive()
                 run.cells.append(CellResult(name, NOT_RUN, error="not run: the notebook's time or kernel ran out"))
                 continue
-            run.cells.append(self.execute(cell.source, min(self.policy.cell_timeout_s, left), name))
+            result = self.execute(cell.source, min(self.policy.cell_timeout_s, budget), name)
+            budget -= result.cpu_s / self.threads()
+            run.cells.append(result)
         return run
 
 
-def _strip_ansi(text: str) -> str:
-    import re
+class _CellRun:
+    """Collect one execution's output and outcome from iopub and shell, under both limits."""
 
+    def __init__(self, session: KernelSession, cell: str, timeout: float):
+        self.s = session
+        self.cell = cell
+        self.timeout = timeout
+        self.cpu_limit = timeout * session.threads()
+        self.wall_guard = session.policy.wall_guard(timeout)
+        self.cpu0 = session.cpu_seconds()
+        self.cpu_used = 0.0
+        self.out: list[str] = []
+        self.size = 0
+        self.truncated = self.dropped = False
+        self.error = self.ename = ""
+        self.status = OK
+        self.limit = ""
+
+    def _cpu(self) -> float:
+        self.cpu_used = max(self.cpu_used, self.s.cpu_seconds() - self.cpu0)
+        return self.cpu_used
+
+    def _result(self, status: str, error: str, start: float, ename: str | None = None) -> CellResult:
+        if self.dropped:
+            self.truncated = True
+        if self.truncated:
+            cap = self.s.policy.output_cap_bytes
+            lost = "; messages over the size cap were dropped unread" if self.dropped else ""
+            self.out.append(f"\n[output truncated: {'at least ' if self.dropped else ''}{self.size:,} bytes printed, "
+                            f"{cap:,} kept{lost}]\n")
+        self._cpu()
+        return CellResult(self.cell, status, "".join(self.out), error, time.perf_counter() - start, self.truncated,
+                          self.ename if ename is None else ename, round(self.cpu_used, 2), self.limit)
+
+    def _stream(self, text: str) -> None:
+        cap = self.s.policy.output_cap_bytes
+        if self.size < cap:
+            self.out.append(text[: cap - self.size])
+        self.size += len(text)
+        self.truncated = self.truncated or self.size > cap
+
+    def _error(self, content: dict) -> None:
+        self.ename = content.get("ename", "")
+        trace = [line for line in content.get("traceback", []) if line.strip()]
+        self.error = f"{self.ename}: {content.get('evalue', '')}"[:2000]
+        if trace:
+            self.error += "\n" + _strip_ansi(trace[-1])[:500]
+        if self.status != TIMEOUT:
+            self.status = MEMORY if self.ename == "MemoryError" else ERROR
+
+    def wait(self, msg_id: str) -> CellResult:
+        s, client = self.s, self.s._client
+        start = time.perf_counter()
+        interrupted_at = None
+        next_cpu = start
+        replied_at = None
+        while True:
+            now = time.perf_counter()
+            if interrupted_at is None:
+                if now >= next_cpu:
+                    next_cpu = now + CPU_SAMPLE_S
+                    if self._cpu() > self.cpu_limit:
+                        self.limit = "cpu"
+                if not self.limit and now - start > self.wall_guard:
+                    self.limit = "wall"
+                if self.limit:
+                    s._interrupt()
+                    interrupted_at, self.status = now, TIMEOUT
+            why = cpu_message(self.cpu_used, self.cpu_limit) if self.limit == "cpu" else wall_message(self.wall_guard)
+            if interrupted_at is not None and now > interrupted_at + INTERRUPT_GRACE_S:
+                s.close()
+                return self._result(TIMEOUT, f"timed out: {why}; the kernel was killed", start, "killed")
+            if not s.alive():
+                return self._result(MEMORY if s._near_memory_limit() else DIED, s._death_reason(), start, "died")
+            dropped = s._dropped_messages()
+            if dropped:  # a kernel that dies closes its sockets too: that is not an oversize message
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    s._proc.wait(timeout=1.0)
+                if not s.alive():
+                    continue
+            self.dropped = self.dropped or "iopub" in dropped
+            if "shell" in dropped:  # the reply itself was oversize: the cell is over, its answer lost
+                self.status, self.ename = ERROR, self.ename or "OversizeReply"
+                self.error = self.error or f"the kernel's reply was over {MAX_MESSAGE_BYTES // 2**20} MiB and was dropped unread"
+                break
+            with contextlib.suppress(queue.Empty):
+                reply = client.get_shell_msg(timeout=0)
+                if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                    replied_at = replied_at or now
+                    content = reply.get("content", {})
+                    if content.get("status") == "error" and not self.ename:
+                        self._error(content)
+            if replied_at is not None and now - replied_at > 1.0:
+                break  # the reply came but the idle status was lost (a dropped flood): done anyway
+            try:
+                msg = client.get_iopub_msg(timeout=0.1)
+            except queue.Empty:
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                self._stream(content.get("text", ""))
+            elif kind == "error":
+                self._error(content)
+            elif kind == "status" and content.get("execution_state") == "idle":
+                break
+        if self.status == TIMEOUT:
+            self.error = f"timed out: {why} and was interrupted"
+        return self._result(self.status, self.error, start)
+
+
+def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)

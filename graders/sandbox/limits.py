@@ -9,14 +9,17 @@ A grader that is not root (a student's laptop running ``course check``) keeps it
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
+import signal
 import secrets
 import stat
 from pathlib import Path
 
 from graders.sandbox.policy import SandboxPolicy
 
+PR_SET_PDEATHSIG = 1
 UID_BASE, UID_SPAN = 200_000, 100_000  # above every uid a distribution hands out, below 2**31
 
 
@@ -58,13 +61,17 @@ def preexec(policy: SandboxPolicy, cgroup_procs: str | None, uid: int | None, se
         (resource.RLIMIT_CORE, 0),
     ]
     if uid is not None:
-        limits.append((resource.RLIMIT_NPROC, policy.max_processes))  # the uid is this kernel's alone
+        # The uid is this kernel's alone. A little above pids.max, so that the cgroup (which
+        # records that it refused a fork: the process_limit flag) binds first where it exists.
+        limits.append((resource.RLIMIT_NPROC, policy.max_processes + 16))
     elif os.geteuid() != 0:
         # RLIMIT_NPROC counts every process of the user: leave room for what the user already runs.
         import psutil
 
         mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == os.getuid())
         limits.append((resource.RLIMIT_NPROC, mine + policy.max_processes))
+
+    parent = os.getpid()
 
     def apply() -> None:
         os.setsid()
@@ -79,5 +86,11 @@ def preexec(policy: SandboxPolicy, cgroup_procs: str | None, uid: int | None, se
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+        # Die with the grader (a killed pool worker must not leave kernels behind). Set last: a
+        # change of uid clears it. bwrap's --die-with-parent does the same for the sandboxed case.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the grader died before the line above took effect
+            os._exit(1)
 
     return apply

@@ -1,20 +1,22 @@
 """The sandbox on its own: what a kernel can and cannot reach, and the fallback without bwrap."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from graders.errors import CourseError
 from graders.sandbox import KernelSession, SandboxPolicy, bwrap
 from graders.sandbox.policy import SandboxPolicy as Policy
 
-from tests.graders.helpers import REPO
+from tests.graders.helpers import REPO, survivors
 
 needs_bwrap = pytest.mark.skipif(not bwrap.available()[0], reason=f"bubblewrap cannot run here: {bwrap.available()[1]}")
 
 
 @pytest.fixture(scope="module")
-def kernel(tmp_path_factory):
-    session = KernelSession(tmp_path_factory.mktemp("scratch"),
+def kernel(module_kernel_scratch):
+    session = KernelSession(module_kernel_scratch,
                             SandboxPolicy(hidden_paths=(str(REPO / "solutions"), str(REPO / "graders"))))
     session.start()
     yield session
@@ -34,31 +36,63 @@ def test_no_network(kernel):
 
 
 @needs_bwrap
-def test_instructor_tree_is_empty_and_the_rest_read_only(kernel):
-    assert run(kernel, f"import os\nprint(os.listdir({str(REPO / 'solutions')!r}))")[1] == "[]"
+def test_instructor_tree_is_absent_and_the_rest_read_only(kernel):
+    for path in ("solutions", "graders", "README.md", "assignments"):
+        assert run(kernel, f"import os\nprint(os.path.exists({str(REPO / path)!r}))")[1] == "False", path
     assert run(kernel, "import graders")[0] == "error"
     status, _, error = run(kernel, f"open({str(REPO / 'README.md')!r}, 'a').write('x')")
-    assert status == "error" and ("Read-only file system" in error or "Permission denied" in error)
-    status, _, error = run(kernel, "open('/var/tmp/planted', 'w').write('x')")  # world-writable outside
+    assert status == "error" and ("Read-only file system" in error or "No such file" in error)
+    status, _, error = run(kernel, "open('/var/tmp/planted', 'w').write('x')")  # world-writable on the host
+    assert status == "error" and ("Read-only file system" in error or "No such file" in error)
+    status, _, error = run(kernel, "open('/planted', 'w').write('x')")
     assert status == "error" and "Read-only file system" in error
     assert run(kernel, "open('mine.txt', 'w').write('ok')")[0] == "ok"  # the scratch folder is writable
 
 
+@pytest.fixture
+def planted():
+    """A solution notebook in a sibling folder of the checkout and in another user's home."""
+    import shutil
+    import uuid
+
+    tag = uuid.uuid4().hex[:8]
+    places = [REPO.parent / f"other-course-{tag}" / "solutions", Path("/home") / f"ta-{tag}" / "course" / "solutions"]
+    for folder in places:
+        folder.mkdir(parents=True)
+        (folder / "answers.ipynb").write_text('{"secret": "reference solution"}')
+        for part in [folder, *folder.parents][:3]:
+            part.chmod(0o755)
+        (folder / "answers.ipynb").chmod(0o644)
+    yield [folder / "answers.ipynb" for folder in places]
+    for folder in places:
+        shutil.rmtree(folder.parents[0] if folder.parent.name.startswith("other-course") else folder.parents[1])
+
+
 @needs_bwrap
-def test_own_pid_namespace_and_tree_killed_on_close(tmp_path):
+def test_only_allowed_folders_are_visible(kernel, planted):
+    for path in planted:
+        status, out, error = run(kernel, f"print(open({str(path)!r}).read())")
+        assert status == "error" and "No such file" in error and "secret" not in out, path
+    listing = run(kernel, "import os\nprint(sorted(os.listdir('/')))")[1]
+    assert "home" not in listing and "work" not in listing.replace(str(REPO.parts[1]), "") or REPO.parts[1] == "work"
+    assert run(kernel, "import torch, ipykernel\nprint('ok')")[1] == "ok"  # the interpreter and its packages are there
+
+
+@needs_bwrap
+def test_own_pid_namespace_and_tree_killed_on_close(kernel_scratch):
     import psutil
 
-    session = KernelSession(tmp_path, SandboxPolicy())
+    session = KernelSession(kernel_scratch, SandboxPolicy())
     session.start()
     assert session.execute("import os\nprint(os.getpid() < 100)", 30).stdout.strip() == "True"
     session.execute("import subprocess\np = subprocess.Popen(['sleep', '600'])", 30)
     tree = [p.pid for p in psutil.Process(session._proc.pid).children(recursive=True)]
     session.close()
-    assert tree and not [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert tree and survivors(tree) == []
 
 
-def test_without_bwrap_the_run_says_it_is_degraded(tmp_path):
-    session = KernelSession(tmp_path, SandboxPolicy(isolation="none"))
+def test_without_bwrap_the_run_says_it_is_degraded(kernel_scratch):
+    session = KernelSession(kernel_scratch, SandboxPolicy(isolation="none"))
     session.start()
     try:
         assert session.isolation == "rlimits-only" and "rlimits only" in session.degraded_reason
@@ -67,10 +101,10 @@ def test_without_bwrap_the_run_says_it_is_degraded(tmp_path):
         session.close()
 
 
-def test_bwrap_required_but_missing_is_refused(tmp_path, monkeypatch):
+def test_bwrap_required_but_missing_is_refused(kernel_scratch, monkeypatch):
     monkeypatch.setattr(bwrap, "available", lambda: (False, "bwrap is not installed"))
     with pytest.raises(CourseError, match="isolation 'bwrap' requested but bwrap is not installed"):
-        KernelSession(tmp_path, SandboxPolicy(isolation="bwrap")).start()
+        KernelSession(kernel_scratch, SandboxPolicy(isolation="bwrap")).start()
 
 
 @pytest.mark.parametrize("field, value, message", [

@@ -1,18 +1,18 @@
 """Fixtures of the 01-lora suite: trusted base models and adapter loading in the grader."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from graders.plugin import say
+from graders.sandbox.scratch import scratch_dir
 from graders.suites.artifacts import copy_safe
 
 
 @pytest.fixture
 def grader_tmp():
-    with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
+    with scratch_dir("grader") as tmp:
         yield Path(tmp)
 
 

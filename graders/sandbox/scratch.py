@@ -1,0 +1,53 @@
+"""Scratch folders that name the process owning them, so that no command leaves one behind.
+
+Every temporary folder the course tools make is ``$TMPDIR/course-<pid>-<kind>-XXXX``. A process
+removes its own on exit; ``sweep()`` removes those whose owner is gone (a pool worker killed
+mid-grade, a grader stopped with SIGKILL), together with their pids cgroups (``cgroup.sweep``).
+A folder of a live process, this machine's other graders included, is never touched.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import psutil
+
+PREFIX = "course-"
+OWNED = re.compile(rf"^{PREFIX}(\d+)-")
+
+
+def scratch_dir(kind: str) -> tempfile.TemporaryDirectory:
+    """A TemporaryDirectory named after this process and ``kind`` (removed on cleanup)."""
+    return tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-{kind}-")
+
+
+def owner_gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def orphans(root: Path | None = None) -> list[Path]:
+    """Scratch folders under ``root`` (default: the temp dir) whose owner process is gone."""
+    root = Path(root or tempfile.gettempdir())
+    found = []
+    for path in root.glob(f"{PREFIX}*"):
+        match = OWNED.match(path.name)
+        with contextlib.suppress(psutil.Error, ValueError):
+            if match and path.is_dir() and owner_gone(int(match.group(1))):
+                found.append(path)
+    return found
+
+
+def sweep(root: Path | None = None) -> int:
+    """Remove orphaned scratch folders and cgroups; returns how many folders went."""
+    from graders.sandbox import cgroup
+
+    cgroup.sweep_all()
+    gone = 0
+    for path in orphans(root):
+        shutil.rmtree(path, ignore_errors=True)
+        gone += not path.exists()
+    return gone
