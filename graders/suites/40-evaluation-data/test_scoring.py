@@ -33,15 +33,33 @@ def _pick(rng, n: int, k: int) -> list[int]:
     return sorted(int(i) for i in torch.randperm(n, generator=rng)[:k])
 
 
+def _split_inside_a_token(profile, contexts: list[str]) -> list[tuple[str, str]]:
+    """A pair cut where the tokenizer merges across the cut, so that encoding the continuation
+    on its own differs from splitting the whole encoding (the profile's own tokenizer decides)."""
+    from common_utils.models import load_tokenizer
+
+    tok = load_tokenizer(profile)
+    for context in contexts:
+        for word in ("mountain", "Paris", "flower", "Tokyo", "horse", "river"):
+            for cut in range(1, len(word)):
+                ctx, cont = f"{context} {word[:cut]}", word[cut:]
+                if tok(ctx + cont)["input_ids"] != tok(ctx)["input_ids"] + tok(cont)["input_ids"]:
+                    return [(ctx, cont)]
+    return []
+
+
 @pytest.mark.check(points=2, cell="test-loglikelihood", title={"zh": "encode_pair 的切法", "en": "encode_pair splits like lm-eval"},
                    hint=H_LL)
-def test_encode_pair(submission, reference, lm_eval_result, rng):
+def test_encode_pair(submission, reference, lm_eval_result, profile, rng):
+    cases = []
     for i in _pick(rng, len(lm_eval_result["samples"]), 3):
         context, continuation = lm_eval_result["samples"][i]["arguments"][0]
-        for args in ((context, continuation), (context + " ", continuation.lstrip())):
-            got = submission.nb(NB).call("encode_pair", *args)
-            want = reference.nb(NB).call("encode_pair", *args)
-            require(got == want, f"encode_pair{args!r} 應為 {want}，實際 {got}。", f"encode_pair{args!r} should be {want}, got {got}.")
+        cases += [(context, continuation), (context + " ", continuation.lstrip())]
+    cases += _split_inside_a_token(profile, [s["arguments"][0][0] for s in lm_eval_result["samples"]])
+    for args in cases:
+        got = submission.nb(NB).call("encode_pair", *args)
+        want = reference.nb(NB).call("encode_pair", *args)
+        require(got == want, f"encode_pair{args!r} 應為 {want}，實際 {got}。", f"encode_pair{args!r} should be {want}, got {got}.")
 
 
 @pytest.mark.check(points=4, cell="test-loglikelihood", title=T_LL, hint=H_LL, visibility="hidden", timeout=120)
