@@ -50,3 +50,18 @@ def load_course_dataset(name: str, profile: str | None = None, limit: int | None
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = split_rows(rows, split)
     return rows[:limit] if limit is not None else rows
+
+
+EVAL_DIR = DATA_DIR / "eval"
+EVAL_TASK_DIR = EVAL_DIR / "lm_eval_task"  # the lm-evaluation-harness task over mc_task.jsonl
+EVAL_SETS = ("mc_task", "summary_pairs", "web_corpus")
+
+
+def load_eval_dataset(name: str) -> list[dict]:
+    """Rows of a lab dataset of module 04 (the same under every profile: they are the lab's material)."""
+    if name not in EVAL_SETS:
+        raise ValueError(f"unknown evaluation dataset {name!r}; valid: {', '.join(EVAL_SETS)}")
+    path = EVAL_DIR / f"{name}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; run scripts/make_eval_datasets.py to make it")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
