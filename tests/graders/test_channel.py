@@ -28,8 +28,8 @@ sneaky = Sneaky()
 
 
 @pytest.fixture(scope="module")
-def channel(tmp_path_factory):
-    session = KernelSession(tmp_path_factory.mktemp("scratch"), SandboxPolicy(cell_timeout_s=30))
+def channel(module_kernel_scratch):
+    session = KernelSession(module_kernel_scratch, SandboxPolicy(cell_timeout_s=30))
     session.start()
     assert session.execute(NOTEBOOK, 60).status == "ok"
     yield Channel(session)
@@ -108,8 +108,8 @@ def test_read_capped_does_not_follow_a_planted_link(tmp_path):
         read_capped(tmp_path / "response.json")
 
 
-def test_a_dead_kernel_fails_closed(tmp_path):
-    session = KernelSession(tmp_path, SandboxPolicy())
+def test_a_dead_kernel_fails_closed(kernel_scratch):
+    session = KernelSession(kernel_scratch, SandboxPolicy())
     session.start()
     try:
         channel = Channel(session)
