@@ -52,6 +52,19 @@ def _graders(out: Path) -> None:
             shutil.copy2(paths.SUITES / name, suites / name)
 
 
+def _shared_suite_modules(out: Path) -> None:
+    """The shared helpers of graders/suites that the kit's visible checks import (recomputation
+    helpers such as a Unix-socket client; they hold no check), and only those."""
+    import re
+
+    suites = out / "graders" / "suites"
+    wanted = {m for f in suites.rglob("*.py") for m in re.findall(r"graders\.suites\.(\w+)", f.read_text(encoding="utf-8"))}
+    for name in sorted(wanted):
+        source = paths.SUITES / f"{name}.py"
+        if source.is_file() and not (suites / source.name).exists():
+            shutil.copy2(source, suites / source.name)
+
+
 def _assignment(name: str, out: Path) -> int:
     assignment = load_assignment(name)
     _copy_tree(paths.RELEASE / name, out / "release" / name)
@@ -84,9 +97,11 @@ def build_kit(names: list[str], out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     _graders(out)
     hidden = {name: _assignment(name, out) for name in names}
+    _shared_suite_modules(out)
     _copy_tree(paths.REPO_ROOT / "common_utils", out / "common_utils")
     (out / "scripts").mkdir()
-    shutil.copy2(paths.REPO_ROOT / "scripts" / "bootstrap", out / "scripts" / "bootstrap")
+    for script in ("bootstrap", "system-tools"):  # bootstrap runs system-tools
+        shutil.copy2(paths.REPO_ROOT / "scripts" / script, out / "scripts" / script)
     shutil.copy2(paths.REPO_ROOT / "constraints.txt", out / "constraints.txt")
     project = tomllib.loads((paths.REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     notebooks = {n: list(load_assignment(n).notebooks) for n in names}

@@ -74,7 +74,8 @@ def test_merge_weight_many_shapes(submission, rng):
 
 @pytest.mark.check(points=1, cell="test-merge-model", title={"zh": "merge_lora_model 用的是你自己的 merge_lora_weight", "en": "merge_lora_model uses your merge_lora_weight"},
                    hint={"zh": "對每個 LoRA 層呼叫一次 merge_lora_weight；不要呼叫 peft 的 merge_and_unload。",
-                         "en": "Call merge_lora_weight once per LoRA layer; do not call peft's merge_and_unload."})
+                         "en": "Call merge_lora_weight once per LoRA layer; do not call peft's merge_and_unload."},
+                   visibility="hidden")  # compares with the reference: no reference in a student kit
 def test_merge_uses_own_weight_merge(submission, reference):
     target = submission.put(reference.nb("02-train").artifact_path("artifacts/lora-adapter"),
                             "reference-artifacts/lora-adapter")

@@ -93,7 +93,8 @@ def test_adapter_reloads(submission, profile, grader_tmp):
 
 @pytest.mark.check(points=3, cell="test-train-qlora", title={"zh": "QLoRA 真的有在訓練", "en": "QLoRA really trains"},
                    hint={"zh": "loss 不動、lora_B 仍是 0：LoRA 沒拿到 gradient（4-bit 權重的 CPU 陷阱）。",
-                         "en": "A flat loss with lora_B still zero means LoRA got no gradient (the 4-bit CPU trap)."})
+                         "en": "A flat loss with lora_B still zero means LoRA got no gradient (the 4-bit CPU trap)."},
+                   visibility="hidden")  # a fraction of the reference's drop: no reference in a student kit
 def test_qlora_trains(submission, reference, assignment, profile, grader_tmp):
     fraction = assignment.settings["targets"]["qlora_loss_fraction"]
     folder = copy_safe(submission.nb(NB).artifact_path(QADAPTER), grader_tmp / "q")

@@ -55,7 +55,8 @@ def test_rtn_matches_reference(submission, reference, rng):
 
 
 @pytest.mark.check(points=3, cell="test-gptq", title={"zh": "GPTQ 在保留資料上不輸 round-to-nearest", "en": "GPTQ is no worse than round-to-nearest on held-out data"},
-                   hint=H_GPTQ)
+                   hint=H_GPTQ,
+                   visibility="hidden")  # compares with the reference: no reference in a student kit
 def test_beats_rtn(submission, reference, rng, correlated_inputs, output_error):
     W, X_calib, X_held = _draw(correlated_inputs, rng)
     for group_size, act_order in CONFIGS:
@@ -121,7 +122,8 @@ def test_model_on_grid(submission, reference, llama, held_inputs, grader_tmp, ou
 
 
 @pytest.mark.check(points=2, cell="test-quantize-model", title={"zh": "每一層在保留資料上不輸 round-to-nearest", "en": "every layer no worse than round-to-nearest on held-out data"},
-                   hint=H_GPTQ)
+                   hint=H_GPTQ,
+                   visibility="hidden")  # compares with the reference: no reference in a student kit
 def test_model_beats_rtn(submission, reference, assignment, llama, held_inputs, grader_tmp, output_error):
     config = read_json_artifact(reference.nb(NB), "artifacts/gptq-config.json")
     factor = assignment.settings["targets"]["gptq_vs_rtn"]

@@ -25,7 +25,8 @@ def _cases(rng, vocab: int) -> list[tuple[torch.Tensor, int, int]]:
     return [(ids[0], max_length, stride), (ids[1], max_length, stride), (ids[2], max_length, max_length)]
 
 
-@pytest.mark.check(points=1, cell="test-window-plan", title=T_PLAN, hint=H_PLAN)
+@pytest.mark.check(points=1, cell="test-window-plan", title=T_PLAN, hint=H_PLAN,
+                   visibility="hidden")  # reaches the reference: none in a student kit
 def test_window_plan(submission, reference, rng):
     seq_len, max_length = int(torch.randint(30, 90, (1,), generator=rng)), int(torch.randint(8, 16, (1,), generator=rng))
     stride = int(torch.randint(2, max_length, (1,), generator=rng))

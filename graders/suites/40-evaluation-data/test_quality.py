@@ -48,7 +48,8 @@ def _require_same(submission, reference, fn: str, text: str, label: str) -> None
     require(ok, f"{label}：{fn} 應為 {want}，實際 {got}。", f"{label}: {fn} should be {want}, got {got}.")
 
 
-@pytest.mark.check(points=2, cell="test-signals", title=T_SIGNALS, hint=H_SIGNALS)
+@pytest.mark.check(points=2, cell="test-signals", title=T_SIGNALS, hint=H_SIGNALS,
+                   visibility="hidden")  # reaches the reference: none in a student kit
 def test_signals_on_grader_texts(submission, reference, rng):
     for zh in (False, True):
         text = _doc(rng, 30, stop=3, symbols=2, lines=4, dup_lines=2, zh=zh) + ("……" if zh else " ...")
@@ -70,7 +71,8 @@ def _thresholds(reference) -> dict:
                                                     "MIN_STOP_WORDS")}
 
 
-@pytest.mark.check(points=2, cell="test-rules", title=T_RULES, hint=H_RULES)
+@pytest.mark.check(points=2, cell="test-rules", title=T_RULES, hint=H_RULES,
+                   visibility="hidden")  # reaches the reference: none in a student kit
 def test_length_rules_at_thresholds(submission, reference, rng):
     t = _thresholds(reference)
     for n in (t["MIN_WORDS"] - 1, t["MIN_WORDS"], t["MIN_WORDS"] + 1, t["MAX_WORDS"], t["MAX_WORDS"] + 1):
@@ -110,7 +112,8 @@ def test_filter_counts_on_grader_subset(submission, reference, rng):
 
 
 @pytest.mark.check(points=2, cell="test-filter-corpus", title={"zh": "整個語料保留與移除的數量", "en": "kept and removed counts of the corpus"},
-                   hint=H_RULES)
+                   hint=H_RULES,
+                   visibility="hidden")  # reaches the reference: none in a student kit
 def test_corpus_counts_equal_reference(submission, reference):
     got = read_json_artifact(submission.nb(NB), "artifacts/filter.json").get("counts")
     want = reference.nb(NB).value("FILTER_COUNTS")

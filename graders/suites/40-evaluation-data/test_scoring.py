@@ -49,7 +49,8 @@ def _split_inside_a_token(profile, contexts: list[str]) -> list[tuple[str, str]]
 
 
 @pytest.mark.check(points=2, cell="test-loglikelihood", title={"zh": "encode_pair 的切法", "en": "encode_pair splits like lm-eval"},
-                   hint=H_LL)
+                   hint=H_LL,
+                   visibility="hidden")  # reaches the reference: none in a student kit
 def test_encode_pair(submission, reference, lm_eval_result, profile, rng):
     cases = []
     for i in _pick(rng, len(lm_eval_result["samples"]), 3):
@@ -86,7 +87,8 @@ HAND_MADE = [  # (lls, choices, gold): ties, and characters versus UTF-8 bytes
 ]
 
 
-@pytest.mark.check(points=2, cell="test-score-item", title=T_SCORE, hint=H_SCORE)
+@pytest.mark.check(points=2, cell="test-score-item", title=T_SCORE, hint=H_SCORE,
+                   visibility="hidden")  # reaches the reference: none in a student kit
 def test_score_item_hand_made(submission, reference):
     for lls, choices, gold in HAND_MADE:
         got = submission.nb(NB).call("score_item", lls, choices, gold)
@@ -144,7 +146,8 @@ def _require_rouge(got: dict, want: dict, candidate: str, reference: str) -> Non
             f"rouge_l({candidate!r}, {reference!r}): rouge-score gives {want}, yours {got}.")
 
 
-@pytest.mark.check(points=1, cell="test-rouge", title=T_ROUGE, hint=H_ROUGE)
+@pytest.mark.check(points=1, cell="test-rouge", title=T_ROUGE, hint=H_ROUGE,
+                   visibility="hidden")  # reaches the reference: none in a student kit
 def test_rouge_l_on_shipped_pairs(submission, rng):
     from common_utils.datasets import load_eval_dataset
 
