@@ -25,7 +25,7 @@ def _equal_to_single_process(harness, phase: str, accumulate: bool, what: tuple[
 
 
 @pytest.mark.check(points=2, cell=CELL, title={"zh": "broadcast 用 rank 0 的權重覆蓋各 rank", "en": "broadcast overwrites every rank with rank 0's weights"},
-                   hint={"zh": "每個參數 dist.broadcast(param.data, src=0)。", "en": "dist.broadcast(param.data, src=0) for every parameter."},
+                   hint={"zh": "每個參數都要從 rank 0 廣播出去（dist.broadcast，src 是 0）。", "en": "Broadcast every parameter from rank 0 (dist.broadcast with src 0)."},
                    timeout=300)
 def test_broadcast_overwrites_init(harness):
     from common_utils.distributed import toy_model

@@ -38,7 +38,7 @@ def _assert_config(config: dict, stage: int, micro: int, accumulation: int, worl
 def test_refuses_inconsistent(submission, rng):
     micro, accumulation, world, extra = _draw(rng)
     good = {"train_batch_size": micro * accumulation * world, "train_micro_batch_size_per_gpu": micro,
-            "gradient_accumulation_steps": accumulation, "zero_optimization": {"stage": 2}}
+            "zero_optimization": {"stage": 2}, "gradient_accumulation_steps": accumulation}
     try:
         submission.nb(NB).call("check_config", good, world)
     except StudentError as err:

@@ -61,7 +61,7 @@ def test_optimizer_state_partitioned(harness):
                          "en": "Stage 3 comes from the config; leave the parameters to deepspeed.initialize."},
                    visibility="hidden", timeout=300)
 def test_stage3_partitions_parameters(harness):
-    for rank in RANKS:
+    for rank in list(RANKS):
         got = harness.stage(rank, 3)
         psi = got["params"]
         assert got["zero_stage"] == 3 and got["partitioned_params"] > 0 and \

@@ -40,7 +40,8 @@ def _arrivals(stream, record):
                                                          "en": "TTFT, TPOT and throughput match the grader's measurement"},
                    hint={"zh": "TTFT 取平均；TPOT 的分母是 tokens - 1，只算 tokens > 1；吞吐量用最早的 start 到最晚的最後一個 chunk。",
                          "en": "Average TTFT; TPOT divides by tokens - 1 over requests with tokens > 1; throughput spans "
-                               "the earliest start to the latest last chunk."}, timeout=300)
+                               "the earliest start to the latest last chunk."}, timeout=300,
+                   visibility="hidden")  # recomputes with the solution's own lines: they stay out of the student kit
 def test_serving_metrics(submission, assignment, profile):
     from common_utils.datasets import load_course_dataset
     from common_utils.instruct import format_prompt

@@ -42,7 +42,8 @@ def test_wanda_scores(submission, rng):
                                                              "The score is |W| times each input column's ||X_j||.")
 
 
-@pytest.mark.check(points=3, cell="test-prune", title={"zh": "Wanda：每一列剛好的稀疏度與正確的遮罩", "en": "Wanda: exact sparsity per row and the right mask"}, hint=H_PRUNE)
+@pytest.mark.check(points=3, cell="test-prune", title={"zh": "Wanda：每一列剛好的稀疏度與正確的遮罩", "en": "Wanda: exact sparsity per row and the right mask"}, hint=H_PRUNE,
+                   visibility="hidden")  # recomputes with the solution's own lines: they stay out of the student kit
 def test_wanda_per_row(submission, rng):
     W, norm = _draw(rng)
     for sparsity in (0.5, float(torch.rand(1, generator=rng)) * 0.6 + 0.2):

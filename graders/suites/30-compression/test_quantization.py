@@ -45,7 +45,8 @@ def test_absmax(submission, rng):
                                f"per_channel={per_channel}: {wrong} codes differ from round(x / s).")
 
 
-@pytest.mark.check(points=2, cell="test-int8", title={"zh": "zero-point int8 的碼、scale 與 zero", "en": "zero-point int8 codes, scale and zero"}, hint=H_INT8)
+@pytest.mark.check(points=2, cell="test-int8", title={"zh": "zero-point int8 的碼、scale 與 zero", "en": "zero-point int8 codes, scale and zero"}, hint=H_INT8,
+                   visibility="hidden")  # recomputes with the solution's own lines: they stay out of the student kit
 def test_zeropoint(submission, rng):
     x = _rows_of_many_scales(rng) + 0.5
     for per_channel in (False, True):
