@@ -12,7 +12,9 @@ CELL, RANKS, STAGES = "test-train", (0, 1), (1, 2, 3)
 # the single-process run, nor stage 1 to stage 2 (3.6e-7 apart: gradients are reduced in other
 # orders); all stay within 1e-5. Adam moves each weight by ~lr = 1e-3 per step, so a missing step
 # or a wrong configuration lands orders of magnitude above the tolerance.
-ATOL_12, ATOL_3 = 1e-5, 1e-5
+# Stage 3 gathers and re-partitions: measured 2.7e-5 on the pretrained tiny Llama, so 1e-4 (still
+# ten times below one Adam step).
+ATOL_12, ATOL_3 = 1e-5, 1e-4
 
 
 def _close_to_single_process(harness, stage: int, atol: float) -> None:
