@@ -15,6 +15,9 @@ class Limits:
     notebook_timeout_s: float = 900.0  # the whole notebook, all cells together
     memory_mb: int = 6144  # address-space cap of the kernel; torch maps a lot of virtual memory
     max_processes: int = 128  # processes and threads of one kernel's tree (torchrun ranks count too)
+    # True where the notebooks only grade right inside bubblewrap (13-deepspeed-zero's ranks): such
+    # an assignment is refused, with the reason, rather than graded wrongly in degraded mode.
+    requires_isolation: bool = False
 
     def __post_init__(self) -> None:
         for name in ("cell_timeout_s", "notebook_timeout_s", "memory_mb", "max_processes"):

@@ -103,6 +103,16 @@ def _close_worker() -> None:
         ref.close()
 
 
+def _check_isolation(assignment: Assignment, options: GradeOptions) -> None:
+    from graders.sandbox import bwrap
+
+    if assignment.limits.requires_isolation and (options.isolation == "none" or not bwrap.available()[0]):
+        why = "--isolation none" if options.isolation == "none" else bwrap.available()[1]
+        raise CourseError(f"{assignment.name} grades right only inside bubblewrap ([limits] requires_isolation), "
+                          f"and it cannot be used here ({why}); install bubblewrap (apt-get install bubblewrap) "
+                          "or grade on a machine that has it")
+
+
 def announce_isolation(options: GradeOptions) -> None:
     """Say once, before a batch, that kernels will run without bubblewrap (not once per kernel)."""
     from graders.sandbox.kernel import choose_isolation
@@ -132,6 +142,7 @@ def grade_batch(assignment: Assignment, submitted: Path, out: Path, options: Gra
     policy_from_settings(assignment.settings)  # a bad [late] table stops the batch before it starts
     if not options.threads:  # share the cores among the workers instead of oversubscribing them
         options = dataclasses.replace(options, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    _check_isolation(assignment, options)
     todo, refused = discover(assignment, submitted, shard)
     summary = BatchSummary(refused=refused)
     sweep()  # what killed graders left behind: their kernels' cgroups and scratch folders

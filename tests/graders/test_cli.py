@@ -70,3 +70,13 @@ def test_course_check_needs_a_known_assignment(tmp_path, capsys):
     nbformat.write(filled_release(A, "basics.ipynb"), nb)
     assert main(["check", str(nb)]) == 2
     assert "pass --assignment" in capsys.readouterr().err
+
+
+def test_an_assignment_that_requires_isolation_is_refused_without_bubblewrap(tmp_path, monkeypatch, capsys):
+    from graders.sandbox import bwrap
+
+    monkeypatch.setattr(bwrap, "available", lambda: (False, "bwrap is not installed"))
+    write_submission(tmp_path / "sub", "ann", "13-deepspeed-zero", {"zero.ipynb": filled_release("13-deepspeed-zero", "zero.ipynb")})
+    assert main(["grade", "13-deepspeed-zero", str(tmp_path / "sub"), "--out", str(tmp_path / "out")]) == 2
+    assert "grades right only inside bubblewrap" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
