@@ -4,7 +4,9 @@ Every temporary folder the course tools make is ``$TMPDIR/course-pid<pid>-<kind>
 ``pid`` marker keeps names such as ``course-12-ddp-…`` from older versions out of reach). A process
 removes its own on exit; ``sweep()`` removes those whose owner is gone (a pool worker killed
 mid-grade, a grader stopped with SIGKILL), together with their pids cgroups (``cgroup.sweep``).
-A folder of a live process, this machine's other graders included, is never touched.
+A folder of a live process, this machine's other graders included, is never touched. Folders
+in the naming of earlier versions (``course-<assignment>-XXXX``, no owner) go once they are an
+hour old and no process works in them or names them.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import psutil
 
 PREFIX = "course-"
 OWNED = re.compile(rf"^{PREFIX}pid(\d+)-")
+LEGACY = re.compile(rf"^{PREFIX}(?!pid\d|test-)[\w.-]+-[a-z0-9_]{{8}}$")  # tempfile's 8-character tail
+LEGACY_AGE_S = 3600
 
 
 def scratch_dir(kind: str) -> tempfile.TemporaryDirectory:
@@ -42,13 +46,29 @@ def orphans(root: Path | None = None) -> list[Path]:
     return found
 
 
+def legacy_orphans(root: Path | None = None) -> list[Path]:
+    """Old-style scratch folders an hour old that no live process uses (cwd or command line)."""
+    import time
+
+    root = Path(root or tempfile.gettempdir())
+    old = [p for p in root.glob(f"{PREFIX}*") if LEGACY.match(p.name) and p.is_dir()
+           and time.time() - p.stat().st_mtime > LEGACY_AGE_S]
+    if not old:
+        return []
+    used: set[str] = set()
+    for proc in psutil.process_iter(["cwd", "cmdline"]):
+        used.add(proc.info.get("cwd") or "")
+        used.update(proc.info.get("cmdline") or [])
+    return [p for p in old if not any(str(p) in u for u in used)]
+
+
 def sweep(root: Path | None = None) -> int:
     """Remove orphaned scratch folders and cgroups; returns how many folders went."""
     from graders.sandbox import cgroup
 
     cgroup.sweep_all()
     gone = 0
-    for path in orphans(root):
+    for path in orphans(root) + legacy_orphans(root):
         shutil.rmtree(path, ignore_errors=True)
         gone += not path.exists()
     return gone

@@ -152,7 +152,7 @@ def test_two_batches_on_one_host_at_once_both_finish_correctly(tmp_path, tmpdir_
     assert_nothing_left(tmpdir_for_batch)
 
 
-def test_only_folders_marked_with_a_dead_owner_are_swept(tmp_path):
+def test_only_folders_of_dead_owners_or_old_unused_legacy_ones_are_swept(tmp_path):
     from graders.sandbox.scratch import sweep
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -160,5 +160,17 @@ def test_only_folders_marked_with_a_dead_owner_are_swept(tmp_path):
              "course-12-ddp-abc": True, "course-01-lora-xyz": True, "course-test-abc": True}
     for name in names:
         (tmp_path / name).mkdir()
-    sweep(tmp_path)
+    old = {"course-01-lora-k3v9x_2a": False, "course-20-inference-serving-abcdefgh": False}
+    for name in old:
+        (tmp_path / name).mkdir()
+        os.utime(tmp_path / name, (time.time() - 7200, time.time() - 7200))
+    (tmp_path / "course-30-compression-inuse_01").mkdir()
+    os.utime(tmp_path / "course-30-compression-inuse_01", (time.time() - 7200, time.time() - 7200))
+    busy = subprocess.Popen(["sleep", "30"], cwd=tmp_path / "course-30-compression-inuse_01")
+    names |= {**old, "course-30-compression-inuse_01": True}
+    try:
+        sweep(tmp_path)
+    finally:
+        busy.kill()
+        busy.wait()
     assert {n: (tmp_path / n).exists() for n in names} == names

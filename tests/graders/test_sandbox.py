@@ -68,13 +68,20 @@ def planted():
         shutil.rmtree(folder.parents[0] if folder.parent.name.startswith("other-course") else folder.parents[1])
 
 
+def module_scratch_parent(kernel) -> Path:
+    return kernel.scratch.parent
+
+
 @needs_bwrap
 def test_only_allowed_folders_are_visible(kernel, planted):
     for path in planted:
         status, out, error = run(kernel, f"print(open({str(path)!r}).read())")
         assert status == "error" and "No such file" in error and "secret" not in out, path
-    listing = run(kernel, "import os\nprint(sorted(os.listdir('/')))")[1]
-    assert "home" not in listing and "work" not in listing.replace(str(REPO.parts[1]), "") or REPO.parts[1] == "work"
+    listing = set(eval(run(kernel, "import os\nprint(sorted(os.listdir('/')))")[1]))
+    allowed = {p.lstrip("/") for p in bwrap.SYSTEM} | {"dev", "proc", "tmp"}
+    for path in [*bwrap.needed_by_interpreter(), str(REPO), str(module_scratch_parent(kernel))]:
+        allowed.add(Path(path).parts[1])  # the top folder of each bound path
+    assert listing <= allowed and "home" not in listing and "var" not in listing, listing - allowed
     assert run(kernel, "import torch, ipykernel\nprint('ok')")[1] == "ok"  # the interpreter and its packages are there
 
 
