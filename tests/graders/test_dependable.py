@@ -63,14 +63,19 @@ def scores(out: Path) -> dict[str, float]:
     return {p.parent.name: json.loads(p.read_text())["score"] for p in sorted((out / A).glob("*/result.json"))}
 
 
-def kernels_under(tmpdir: Path) -> list[int]:
-    """Kernel processes (or their bwrap) whose command line names a folder under ``tmpdir``."""
+def running_under(tmpdir: Path) -> list[int]:
+    """Kernel processes (or their bwrap) whose command line names a folder under ``tmpdir``, now."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         with_tmp = any(str(tmpdir) in part for part in (proc.info["cmdline"] or []))
         if with_tmp and proc.info["pid"] != os.getpid():
             found.append(proc.info["pid"])
-    return survivors(found, wait_s=5)
+    return found
+
+
+def kernels_under(tmpdir: Path) -> list[int]:
+    """Those of ``running_under`` still alive after up to 5 s (a killed process takes a moment)."""
+    return survivors(running_under(tmpdir), wait_s=5)
 
 
 def worker_of(kernel: int, cli: int) -> psutil.Process | None:
@@ -113,8 +118,8 @@ def test_a_worker_killed_mid_grade_leaves_nothing_and_loses_no_grade(tmp_path, t
     victim = None
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:
-        victim = next((w for pid in kernels_under(tmpdir_for_batch) if (w := worker_of(pid, proc.pid))), None)
-        time.sleep(0.05)
+        victim = next((w for pid in running_under(tmpdir_for_batch) if (w := worker_of(pid, proc.pid))), None)
+        time.sleep(0.02)
     assert victim is not None, "no grading worker with a kernel was seen"
     victim.send_signal(signal.SIGKILL)
     out, _ = proc.communicate(timeout=600)
