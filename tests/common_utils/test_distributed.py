@@ -58,3 +58,37 @@ def test_no_jit_comm_op_keeps_deepspeed_from_building_the_shm_op():
 
     no_jit_comm_op()
     assert sys.modules["deepspeed.comm.torch"].build_shm_op() is None
+
+
+def test_a_port_taken_before_torchrun_listens_is_tried_again_elsewhere(tmp_path, monkeypatch):
+    """Where the network is shared, another job's socket can take the chosen port first."""
+    import socket
+
+    import common_utils.distributed as distributed
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    picks = iter([taken])
+    real_socket = socket.socket
+
+    class FirstPickTaken(real_socket):  # the first port chosen is the one already listened on
+        def getsockname(self):
+            port = next(picks, None)
+            return ("127.0.0.1", port) if port is not None else super().getsockname()
+
+    monkeypatch.setattr(socket, "socket", FirstPickTaken)
+    runs = []
+    once = distributed._torchrun_once
+    monkeypatch.setattr(distributed, "_torchrun_once", lambda *a: runs.append(once(*a)) or runs[-1])
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_FILE)
+    try:
+        result = distributed.launch_torchrun(str(script), [str(tmp_path)], nproc=2, timeout_s=120)
+    finally:
+        holder.close()
+    assert result["returncode"] == 0, result["output"]
+    ports = {(tmp_path / r).read_text() for r in ("0", "1")}
+    assert len(ports) == 1 and ports != {str(taken)}
+    assert len(runs) == 2 and distributed._port_taken(runs[0]["output"]), runs[0]["output"]
