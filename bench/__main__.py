@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench                 # all
     .venv/bin/python -m bench grading         # grading overhead and --jobs speed-up
+    .venv/bin/python -m bench breakdown       # phases of a submission's time; nbgrader autograde as a peer
     .venv/bin/python -m bench lora_training   # reference LoRA/QLoRA training tokens/s and memory
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import platform
 import sys
 
-BENCHES = ("grading", "lora_training")
+BENCHES = ("grading", "breakdown", "lora_training")
 
 
 def machine() -> dict:
