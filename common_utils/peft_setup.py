@@ -7,7 +7,9 @@ peft methods get their peft config class; the course-written methods (``bottlene
 and ``bitfit``, which peft does not have) get theirs from ``common_utils.adapters``. The
 original course built P-tuning and P-tuning v2 with the wrong classes: P-tuning is peft's
 PromptEncoderConfig (an MLP/LSTM prompt encoder), P-tuning v2 is deep prompts, i.e. peft's
-PrefixTuningConfig with a reparameterisation (``prefix_projection=True``).
+PrefixTuningConfig. Its default follows the paper's own code (THUDM/P-tuning-v2,
+``prefix_projection=False``: the per-layer prompts are trained directly); pass
+``prefix_projection=True`` for the reparameterised variant (an MLP of ``encoder_hidden_size``).
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "prompt_tuning": ("PromptTuningConfig", {"num_virtual_tokens": 10}),
     "prefix_tuning": ("PrefixTuningConfig", {"num_virtual_tokens": 10}),
     "p_tuning": ("PromptEncoderConfig", {"num_virtual_tokens": 10, "encoder_hidden_size": 64}),
-    "p_tuning_v2": ("PrefixTuningConfig", {"num_virtual_tokens": 10, "prefix_projection": True, "encoder_hidden_size": 64}),
+    # prefix_projection=False as in the paper's code (THUDM/P-tuning-v2 arguments.py); True is the
+    # reparameterised variant, kept one override away.
+    "p_tuning_v2": ("PrefixTuningConfig", {"num_virtual_tokens": 10, "prefix_projection": False, "encoder_hidden_size": 64}),
     "ia3": ("IA3Config", {"target_modules": ["k_proj", "v_proj", "down_proj"], "feedforward_modules": ["down_proj"]}),
     "bottleneck": ("course", {}),
     "bitfit": ("course", {}),

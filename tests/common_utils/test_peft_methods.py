@@ -54,7 +54,22 @@ def test_p_tuning_uses_the_prompt_encoder_and_v2_deep_prompts():
 
     assert isinstance(make_peft_config("p_tuning"), PromptEncoderConfig)
     v2 = make_peft_config("p_tuning_v2")
-    assert isinstance(v2, PrefixTuningConfig) and v2.prefix_projection
+    assert isinstance(v2, PrefixTuningConfig) and not v2.prefix_projection  # the paper's code's default
+    assert make_peft_config("p_tuning_v2", prefix_projection=True).prefix_projection
+
+
+@pytest.mark.parametrize("projection", [False, True])
+def test_p_tuning_v2_counts_with_and_without_projection(projection):
+    """Deep prompts: a key and a value prompt per layer; the projection adds an MLP of encoder_hidden_size."""
+    config = tiny_config("bert")
+    n, layers, hidden, enc = 10, config.num_hidden_layers, config.hidden_size, 64
+    head = hidden * config.num_labels + config.num_labels  # peft trains the classifier head too (SEQ_CLS)
+    model = apply_peft(load_model("bert"), "p_tuning_v2", task="sequence-classification", prefix_projection=projection)
+    if projection:
+        want = n * hidden + (hidden * enc + enc) + (enc * 2 * layers * hidden + 2 * layers * hidden)
+    else:
+        want = n * 2 * layers * hidden
+    assert parameter_report(model)["trainable"] == want + head
 
 
 def test_unknown_method_lists_all():
