@@ -145,7 +145,7 @@ class Zygote:
                 raise ZygoteError(f"the zygote is gone: {err}") from err
             answer = self._read()
         if "error" in answer:
-            raise ZygoteError(f"the zygote refused {request.get('op')}: {answer['error']}")
+            raise ZygoteError(f"the zygote refused {request.get('op')}: {answer['error']} ({self.log_tail()})")
         return answer
 
     @staticmethod

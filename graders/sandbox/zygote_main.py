@@ -117,13 +117,17 @@ def private_view(scratch: str) -> None:
     keep = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    if not os.path.isdir(parent):  # it was under /tmp: make the way to it in the fresh one
+        mask = os.umask(0o022)
+        os.makedirs(parent)
+        os.umask(mask)
     if parent != "/tmp":
         mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
     os.mkdir(scratch, 0o700)
     mount(f"/proc/self/fd/{keep}", scratch, None, MS_BIND)
     os.close(keep)
-    if os.path.isdir("/dev/shm"):
-        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    if os.path.isdir("/dev/shm"):  # as a cold kernel's bwrap --dev makes it: empty, root's, 0755
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
 
 
 def loopback_up() -> None:
