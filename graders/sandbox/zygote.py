@@ -50,7 +50,8 @@ from graders.sandbox import bwrap
 PRELOAD = ("torch", "safetensors.torch", "transformers", "transformers.models.llama.modeling_llama", "peft",
            "bitsandbytes", "numpy", "IPython.core.interactiveshell", "ipykernel.ipkernel")
 CAPS = ("CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
-ANSWER_TIMEOUT_S = 60.0  # the zygote answers between imports, each a few seconds at most
+ANSWER_TIMEOUT_S = 60.0  # a fork answers in milliseconds; a zygote this slow is dropped (cold kernels)
+READY_TIMEOUT_S = 300.0  # the imports: ~6 s of CPU, much longer on a loaded 2-core machine
 SCRATCH_KEYS = ("HOME", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR", "TMPDIR")
 
 
@@ -107,9 +108,13 @@ class Zygote:
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(argv, cwd="/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self._log, close_fds=True, start_new_session=True)
-        ready = self._read()
+        try:
+            ready = self._read(READY_TIMEOUT_S)
+        except (ZygoteError, ValueError):
+            self._kill()
+            raise
         if "ready" not in ready:
-            self.close()
+            self._kill()
             raise ZygoteError(f"the zygote did not start: {ready}")
         self.pid = self._host_pid(self._proc.pid, ready["ready"], level=1)
 
@@ -119,14 +124,14 @@ class Zygote:
             return " | ".join(self._log.read().decode(errors="replace").strip().splitlines()[-3:])
         return ""
 
-    def _read(self) -> dict:
+    def _read(self, timeout: float = ANSWER_TIMEOUT_S) -> dict:
         line = b""
-        deadline = time.monotonic() + ANSWER_TIMEOUT_S
+        deadline = time.monotonic() + timeout
         while not line.endswith(b"\n"):
             if self._proc.poll() is not None:
                 raise ZygoteError(f"the zygote exited (status {self._proc.returncode}): {self.log_tail()}")
             if time.monotonic() > deadline:
-                raise ZygoteError(f"the zygote did not answer within {ANSWER_TIMEOUT_S:g} s")
+                raise ZygoteError(f"the zygote did not answer within {timeout:g} s")
             if select.select([self._proc.stdout], [], [], 0.2)[0]:
                 chunk = os.read(self._proc.stdout.fileno(), 1)
                 if not chunk:
@@ -143,7 +148,11 @@ class Zygote:
                 self._proc.stdin.flush()
             except OSError as err:
                 raise ZygoteError(f"the zygote is gone: {err}") from err
-            answer = self._read()
+            try:
+                answer = self._read()
+            except ZygoteError:
+                self._kill()  # an answer may still come: never read it as the next one's
+                raise
         if "error" in answer:
             raise ZygoteError(f"the zygote refused {request.get('op')}: {answer['error']} ({self.log_tail()})")
         return answer
@@ -187,10 +196,13 @@ class Zygote:
         try:
             self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(OSError):
-                os.killpg(self._proc.pid, 9)
-            self._proc.wait()
+            self._kill()
         self._log.close()
+
+    def _kill(self) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(self._proc.pid, 9)
+        self._proc.wait()
 
 
 # --- one zygote per (worker, settings that reach the kernel at import time) ------------------------
