@@ -18,6 +18,9 @@ class Limits:
     # True where the notebooks only grade right inside bubblewrap (13-deepspeed-zero's ranks): such
     # an assignment is refused, with the reason, rather than graded wrongly in degraded mode.
     requires_isolation: bool = False
+    # Fork kernels from a per-worker zygote with torch, transformers and peft imported once
+    # (graders/sandbox/zygote.py); false, or `course grade --cold-kernels`, starts each one afresh.
+    warm_kernels: bool = True
 
     def __post_init__(self) -> None:
         for name in ("cell_timeout_s", "notebook_timeout_s", "memory_mb", "max_processes"):

@@ -43,6 +43,9 @@ def add_grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--require-isolation", action="store_true",
                    help="refuse to grade without bubblewrap (use for official grading)")
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of feedback (default zh)")
+    p.add_argument("--cold-kernels", action="store_true",
+                   help="start every kernel afresh instead of forking it from a warm zygote (slower; see "
+                        "graders/sandbox/zygote.py)")
 
 
 def options_from(args: argparse.Namespace, visible_only: bool = False) -> GradeOptions:
@@ -61,7 +64,8 @@ def options_from(args: argparse.Namespace, visible_only: bool = False) -> GradeO
             raise CourseError(f"--require-isolation: bubblewrap cannot run here ({why}); "
                               "install it (apt-get install bubblewrap) or grade on a machine that has it")
         isolation = "bwrap"
-    return GradeOptions(profile=profile, isolation=isolation, lang=args.lang, visible_only=visible_only)
+    return GradeOptions(profile=profile, isolation=isolation, lang=args.lang, visible_only=visible_only,
+                        cold_kernels=args.cold_kernels)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -98,9 +98,12 @@ def _grade(job: Job) -> dict:
 
 
 def _close_worker() -> None:
+    from graders.sandbox import zygote
+
     ref = _worker.pop("reference", None)
     if ref is not None:
         ref.close()
+    zygote.close_all()  # a pool worker leaves without atexit
 
 
 def _check_isolation(assignment: Assignment, options: GradeOptions) -> None:

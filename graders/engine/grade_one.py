@@ -35,6 +35,7 @@ class GradeOptions:
     visible_only: bool = False
     hidden_paths: tuple[str, ...] = field(default_factory=tuple)  # besides the instructor tree
     threads: int = 0  # CPU threads per kernel and for the grader's own torch work; 0 = all cores
+    cold_kernels: bool = False  # start every kernel afresh even where the assignment allows warm ones
 
 
 def instructor_paths() -> list[str]:
@@ -55,6 +56,7 @@ def make_policy(assignment: Assignment, options: GradeOptions, extra_hidden: lis
         notebook_timeout_s=assignment.limits.notebook_timeout_s,
         hidden_paths=tuple(dict.fromkeys(instructor_paths() + list(options.hidden_paths) + extra_hidden)),
         threads=options.threads,
+        warm_kernels=assignment.limits.warm_kernels and not options.cold_kernels,
         needed_paths=(str(paths.REPO_ROOT / "common_utils"),),  # what notebooks import; the venv is added by the sandbox
         env={"COURSE_PROFILE": options.profile, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
              "HF_DATASETS_OFFLINE": "1", "PYTHONHASHSEED": "0"},

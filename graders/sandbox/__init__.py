@@ -16,6 +16,15 @@ What is isolated (with bubblewrap, the default where it runs):
   against hangs; output kept up to a cap, and ZeroMQ messages over 16 MiB dropped unread, so a
   flood of output cannot exhaust the grader's memory.
 
+Warm kernels (``zygote.py``, on by default where bwrap runs as root): each grading worker keeps
+one trusted template process, started in the same view, that has imported torch, transformers
+and peft; a kernel is forked from it and, before any student code, gets its own mount, pid,
+network, ipc and uts namespaces, a fresh /tmp and /dev/shm, a view of its scratch folder alone,
+the rlimits, its pids cgroup and its submission's uid with no capability: the list above holds
+for it unchanged. What kernels of one worker share is the trusted modules' memory image (so
+their address layout: ASLR is per worker). ``--cold-kernels`` or ``[limits] warm_kernels =
+false`` starts every kernel afresh; a zygote that cannot start or dies does the same, said once.
+
 What is NOT isolated:
 - the allowed folders are readable (system files, the venv, common_utils): keep no secret there;
 - CPU, memory bandwidth and disk space are shared with other kernels (no cpu or memory cgroup);

@@ -74,12 +74,14 @@ def needed_by_interpreter() -> list[str]:
     return sorted(p for p in found if Path(p).exists())
 
 
-def wrap(argv: list[str], scratch: Path, needed: list[str] = (), hidden: list[str] = (), uid: int | None = None) -> list[str]:
+def wrap(argv: list[str], scratch: Path, needed: list[str] = (), hidden: list[str] = (), uid: int | None = None,
+         caps: tuple[str, ...] = ()) -> list[str]:
     """``argv`` inside the allow-listed view with ``scratch`` writable, run as ``uid`` when given.
 
     Folders created on the way to a bound path get mode 0755 (bwrap would copy the host's mode,
     and a 0700 /root would stop the unprivileged uid). ``hidden`` paths that fall inside a bound
     path are covered by an empty tmpfs (defence in depth: nothing should be bound above them).
+    ``caps`` are capabilities kept by root inside (the warm-kernel zygote's; see ``zygote.py``).
     """
     cmd = [shutil.which("bwrap") or "bwrap", *_system_binds(), "--dev", "/dev", "--proc", "/proc", *_namespaces()]
     for pattern in GPU_DEVICES:  # GPU runners: the device nodes CUDA opens
@@ -102,7 +104,10 @@ def wrap(argv: list[str], scratch: Path, needed: list[str] = (), hidden: list[st
         if Path(path).exists() and any(path.startswith(b + "/") for b in binds):
             # A file (a git worktree's .git) cannot take a tmpfs: an empty file goes over it.
             cmd += ["--ro-bind", "/dev/null", path] if Path(path).is_file() else ["--tmpfs", path]
-    cmd += ["--bind", scratch_s, scratch_s, "--remount-ro", "/", "--chdir", scratch_s, "--"]
+    cmd += ["--bind", scratch_s, scratch_s, "--remount-ro", "/", "--chdir", scratch_s]
+    for cap in caps:
+        cmd += ["--cap-add", cap]
+    cmd.append("--")
     if uid is not None:
         cmd += [sys.executable, "-c", DROP, str(uid), sys.executable]
         argv = argv[1:] if argv[:1] == [sys.executable] else argv

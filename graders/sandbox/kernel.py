@@ -32,10 +32,10 @@ from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
 from graders.errors import CourseError
-from graders.sandbox import bwrap
+from graders.sandbox import bwrap, zygote
 from graders.sandbox.cgroup import PidsCgroup
 from graders.sandbox.interpreter import kernel_python
-from graders.sandbox.limits import hand_over, preexec, sandbox_uid
+from graders.sandbox.limits import hand_over, preexec, rlimits, sandbox_uid
 from graders.sandbox.policy import SandboxPolicy
 
 OK, ERROR, TIMEOUT, DIED, MEMORY, NOT_RUN = "ok", "error", "timeout", "died", "memory_limit", "not_run"
@@ -106,6 +106,7 @@ class KernelSession:
         self.peak_rss_mb = 0.0
         self.start_s = 0.0  # how long the kernel took to answer its first request
         self.start_attempts = 0  # 2 when the first start failed and a second one worked
+        self.warm = False  # forked from the worker's zygote (graders/sandbox/zygote.py), not started cold
         self.cgroup: PidsCgroup | None = None
         self._proc: subprocess.Popen | None = None
         self._client: BlockingKernelClient | None = None
@@ -121,14 +122,16 @@ class KernelSession:
         self.isolation = "bwrap" if use_bwrap else "rlimits-only"
         self.uid = self._wanted_uid if self._wanted_uid is not None else sandbox_uid()
         started = time.perf_counter()
+        warm = zygote.usable(self.policy, use_bwrap)
         for attempt in (1, 2):
             self.start_attempts = attempt
             try:
-                self._launch(use_bwrap)
+                self._launch(use_bwrap, warm)
                 self._wait_ready(timeout)
                 break
             except KernelStartError as err:
                 self._teardown()
+                warm = False  # a second try is always cold: a broken zygote never costs a grade
                 if attempt == 2:
                     self.close()
                     raise RuntimeError(f"the sandboxed kernel did not start (tried twice): {err}") from err
@@ -137,7 +140,7 @@ class KernelSession:
         self._sampler = threading.Thread(target=self._sample_memory, daemon=True)
         self._sampler.start()
 
-    def _launch(self, use_bwrap: bool) -> None:
+    def _launch(self, use_bwrap: bool, warm: bool = False) -> None:
         self.cgroup = PidsCgroup(self.policy.max_processes)
         runtime = self.scratch / ".kernel"
         runtime.mkdir(parents=True, exist_ok=True)
@@ -146,19 +149,44 @@ class KernelSession:
             conn_file.unlink()
         write_connection_file(str(conn_file), transport="ipc", ip=str(runtime / f"ipc-{secrets.token_hex(4)}"),
                               key=secrets.token_hex(16).encode())
+        (runtime / "kernel.log").write_bytes(b"")  # the kernel's own stderr, for a failed start
         hand_over(self.scratch, self.uid)
+        args = ["-f", str(conn_file), "--HistoryManager.enabled=False", "--IPKernelApp.parent_handle=0"]
+        self.warm = warm and self._spawn_warm(args)
+        if not self.warm:
+            self._spawn_cold(use_bwrap, args)
+        self._connect(conn_file)
+
+    def _spawn_warm(self, args: list[str]) -> bool:
+        """Fork the kernel from this worker's zygote; False (start it cold) where there is none."""
+        env = self._environment()
+        source = zygote.for_kernel(self.scratch, self.policy, env)
+        if source is None:
+            return False
+        request = {"scratch": str(self.scratch.resolve()), "uid": self.uid, "env": env, "argv": args,
+                   "log": str(self.scratch.resolve() / ".kernel" / "kernel.log"), "threads": self.policy.threads,
+                   "limits": rlimits(self.policy, self.uid)}
+        try:
+            self._proc = source.spawn(request, self.cgroup.procs_file)
+        except zygote.ZygoteError as err:
+            print(f"course: a warm kernel could not be forked ({err}); starting it cold", file=sys.stderr)
+            return False
+        return True
+
+    def _spawn_cold(self, use_bwrap: bool, args: list[str]) -> None:
         python, extra_env = sys.executable, {}
         if not use_bwrap:
             python, extra_env = kernel_python(self.uid, [*self.policy.needed_paths, str(self.scratch.parent)])
-        argv = [python, "-m", "ipykernel_launcher", "-f", str(conn_file), "--HistoryManager.enabled=False",
-                "--IPKernelApp.parent_handle=0"]
+        argv = [python, "-m", "ipykernel_launcher", *args]
         if use_bwrap:
             argv = bwrap.wrap(argv, self.scratch, list(self.policy.needed_paths), list(self.policy.hidden_paths), self.uid)
-        with open(runtime / "kernel.log", "wb") as log:  # the kernel's own stderr, for a failed start
+        with open(self.scratch / ".kernel" / "kernel.log", "ab") as log:
             self._proc = subprocess.Popen(argv, cwd=self.scratch, env={**self._environment(), **extra_env},
                                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
                                           preexec_fn=preexec(self.policy, self.cgroup.procs_file, self.uid,
                                                              setuid=not use_bwrap))
+
+    def _connect(self, conn_file: Path) -> None:
         # Our own ZeroMQ context: every socket refuses messages over MAX_MESSAGE_BYTES, so a kernel
         # that floods its output cannot make this process decode hundreds of MB at once.
         self._context = zmq.Context()

@@ -49,10 +49,8 @@ def hand_over(scratch: Path, uid: int | None) -> None:
     os.chown(scratch, uid, uid)
 
 
-def preexec(policy: SandboxPolicy, cgroup_procs: str | None, uid: int | None, setuid: bool):
-    """The function Popen runs in the child: a new session, the pids cgroup, the rlimits, then,
-    with ``setuid``, the drop to ``uid`` (last: joining the cgroup needs root). Under bwrap the
-    drop happens inside the sandbox instead, after bwrap has built its mounts as root."""
+def rlimits(policy: SandboxPolicy, uid: int | None) -> list[tuple[int, int]]:
+    """(resource, value) pairs a kernel runs under, cold (``preexec``) or warm (the zygote's fork)."""
     mib = 2**20
     limits = [
         (resource.RLIMIT_AS, policy.memory_mb * mib),
@@ -70,7 +68,14 @@ def preexec(policy: SandboxPolicy, cgroup_procs: str | None, uid: int | None, se
 
         mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == os.getuid())
         limits.append((resource.RLIMIT_NPROC, mine + policy.max_processes))
+    return limits
 
+
+def preexec(policy: SandboxPolicy, cgroup_procs: str | None, uid: int | None, setuid: bool):
+    """The function Popen runs in the child: a new session, the pids cgroup, the rlimits, then,
+    with ``setuid``, the drop to ``uid`` (last: joining the cgroup needs root). Under bwrap the
+    drop happens inside the sandbox instead, after bwrap has built its mounts as root."""
+    limits = rlimits(policy, uid)
     parent = os.getpid()
 
     def apply() -> None:

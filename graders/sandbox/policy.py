@@ -26,6 +26,7 @@ class SandboxPolicy:
     needed_paths: tuple[str, ...] = ()  # read-only paths the kernel imports from (the course checkout)
     env: dict = field(default_factory=dict)
     threads: int = 0  # OMP/MKL threads in the kernel; 0 = leave the default
+    warm_kernels: bool = True  # fork kernels from a zygote that imported torch & co once (sandbox/zygote.py)
 
     def __post_init__(self) -> None:
         if self.isolation not in ISOLATIONS:
