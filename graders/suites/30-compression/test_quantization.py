@@ -181,9 +181,17 @@ def test_int8_linear_equals_bitsandbytes(submission, rng):
     with torch.no_grad():
         want = ref(x)
     got = submission.nb(NB).call("int8_linear_output", weight, bias, x)
+    # bitsandbytes rounds w * (127 / absmax); w / (absmax / 127) is as right, and the two differ
+    # by one code where w sits on a rounding tie (7-9% of draws hold one): allow exactly that.
+    scale = weight.abs().amax(dim=1, keepdim=True) / 127
+    ratio = weight / scale
+    on_tie = ((ratio - ratio.floor()) - 0.5).abs() < 1e-3
+    slack = x.abs() @ (on_tie.float() * scale).T
+    assert got.shape == want.shape, say(f"輸出形狀應為 {tuple(want.shape)}，實際 {tuple(got.shape)}。",
+                                        f"The output should have shape {tuple(want.shape)}, got {tuple(got.shape)}.")
     diff = float((got - want).abs().max())
-    assert diff < 1e-4 * float(want.abs().max()), say(f"與 Linear8bitLt 的輸出最多差 {diff:.3g}。",
-                                                      f"The output differs from Linear8bitLt's by up to {diff:.3g}.")
+    assert bool(((got - want).abs() <= slack + 1e-4 * float(want.abs().max())).all()), say(
+        f"與 Linear8bitLt 的輸出最多差 {diff:.3g}。", f"The output differs from Linear8bitLt's by up to {diff:.3g}.")
 
 
 @pytest.mark.check(points=3, cell="test-layers", title={"zh": "NF4Linear 與 bnb.nn.Linear4bit（nf4）相同", "en": "NF4Linear equals bnb.nn.Linear4bit (nf4)"},

@@ -125,25 +125,49 @@ def test_lsh_candidates_equal_datasketch(submission, rng):
             f"yours {len(got_set)}; {len(want ^ got_set)} differ.")
 
 
+def _pairs_near(threshold: float, rng, count: int = 160, size: int = 60) -> list[tuple[set, set]]:
+    """Pairs of token sets whose Jaccard lies in [threshold, threshold + 0.05] (at least the
+    nearest value above it): where a banding too strict for the threshold loses them."""
+    jaccards = {m: (size - m) / (size + m) for m in range(size)}
+    near = [m for m, j in jaccards.items() if threshold <= j <= threshold + 0.05] or [max(m for m, j in jaccards.items() if j >= threshold)]
+    pairs = []
+    for i in range(count):
+        m = near[i % len(near)]
+        ids = torch.randperm(10**6, generator=rng)[: size + m].tolist()
+        pairs.append(({f"t{v}" for v in ids[:size]}, {f"t{v}" for v in ids[m:]}))
+    return pairs
+
+
 @pytest.mark.check(points=2, cell="test-lsh", title={"zh": "門檻處的召回率", "en": "recall at the threshold"},
                    hint={"zh": "相似度 THRESHOLD 的候選機率要夠高：調大 b 或調小 r。", "en": "Raise P(candidate) at THRESHOLD: more bands or fewer rows."},
                    timeout=120,
                    visibility="hidden")  # reaches the reference: none in a student kit
-def test_recall_at_threshold(submission, reference, assignment):
+def test_recall_at_threshold(submission, reference, assignment, rng):
     target = assignment.settings["targets"]["lsh_recall"]
     bands, rows = submission.nb(NB).value("BANDS"), submission.nb(NB).value("ROWS")
     num_perm, threshold, k = (reference.nb(NB).value(n) for n in ("NUM_PERM", "THRESHOLD", "SHINGLE_K"))
     require(isinstance(bands, int) and isinstance(rows, int) and 0 < bands * rows <= num_perm,
             f"BANDS × ROWS 要介於 1 和 {num_perm}，實際 {bands} × {rows}。", f"BANDS x ROWS must be in 1..{num_perm}, got {bands} x {rows}.")
+    seed = reference.nb(NB).value("SEED")
+    # The corpus's planted near-duplicates (most well above the threshold) ...
     kept = reference.nb(NB).value("KEPT")
     corpus = _corpus()
     sets = [char_shingles(corpus[i], k) for i in kept]
     true = {(i, j) for i, j in combinations(range(len(kept)), 2) if jaccard(sets[i], sets[j]) >= threshold}
-    seed = reference.nb(NB).value("SEED")
     found = datasketch_candidates([datasketch_minhash(sorted(s), num_perm, seed) for s in sets], num_perm, bands, rows)
     recall = len(true & found) / len(true)
     require(recall >= target, f"b={bands}, r={rows}：{len(true)} 對 Jaccard ≥ {threshold} 的文件只找到 {recall:.1%}（至少 {target:.0%}）。",
             f"b={bands}, r={rows}: only {recall:.1%} of the {len(true)} pairs with Jaccard >= {threshold} found (need {target:.0%}).")
+    # ... and pairs the grader draws just above it, where the S-curve must already be high.
+    pairs = _pairs_near(threshold, rng)
+    hashes = [datasketch_minhash(sorted(s), num_perm, seed) for pair in pairs for s in pair]
+    found = datasketch_candidates(hashes, num_perm, bands, rows)
+    near = sum((2 * i, 2 * i + 1) in found for i in range(len(pairs))) / len(pairs)
+    lo, hi = min(jaccard(*p) for p in pairs), max(jaccard(*p) for p in pairs)
+    require(near >= target, f"b={bands}, r={rows}：Jaccard 在 {lo:.3f}–{hi:.3f} 的 {len(pairs)} 對只找到 {near:.1%}"
+            f"（至少 {target:.0%}）；門檻處的候選機率 1-(1-s^r)^b 太低。",
+            f"b={bands}, r={rows}: only {near:.1%} of {len(pairs)} pairs with Jaccard {lo:.3f}-{hi:.3f} found "
+            f"(need {target:.0%}); P(candidate) = 1-(1-s^r)^b is too low at the threshold.")
 
 
 @pytest.mark.check(points=2, cell="test-dedup-corpus", title={"zh": "語料的完全去重結果", "en": "exact dedup of the corpus"},
