@@ -137,3 +137,72 @@ def padding_gap(generate_batch, prompts: list[str], generate_one) -> list[int]:
     """Indices of prompts whose batched answer differs from the answer alone."""
     batched = generate_batch(prompts)
     return [i for i, p in enumerate(prompts) if batched[i] != generate_one(p)]
+
+
+# Course-written methods (BitFit, bottleneck adapters) save plain tensors, not a peft adapter.
+def saved_tensors(folder: Path, filename: str, tmp: Path) -> dict:
+    """The tensors of ``folder/filename`` (safetensors), read from a safe copy in the grader's ``tmp``."""
+    from safetensors.torch import load_file
+
+    safe = copy_safe(folder, tmp / f"tensors-{len(list(tmp.iterdir())) if tmp.exists() else 0}")
+    if not (safe / filename).is_file():
+        raise AssertionError(say(f"{folder.name}/ 裡沒有 {filename}：請用 safetensors 存下可訓練的參數。",
+                                 f"{folder.name}/ holds no {filename}: save the trainable parameters with safetensors."))
+    return load_file(safe / filename)
+
+
+def load_tensors_into(model, tensors: dict):
+    """``model`` with ``tensors`` copied in by name; names the model does not have are refused by name."""
+    result = model.load_state_dict(tensors, strict=False)
+    if result.unexpected_keys:
+        raise AssertionError(say(f"存下的張量有模型沒有的名稱（是這個方法的參數嗎？）：{result.unexpected_keys[:3]}",
+                                 f"The saved tensors have names the model lacks (are they this method's parameters?): "
+                                 f"{result.unexpected_keys[:3]}"))
+    return model.eval()
+
+
+def saved_json(folder: Path, filename: str, tmp: Path) -> dict:
+    """A JSON object the notebook saved beside its tensors (e.g. the adapter's configuration)."""
+    import json
+
+    safe = copy_safe(folder, tmp / f"json-{len(list(tmp.iterdir())) if tmp.exists() else 0}")
+    if not (safe / filename).is_file():
+        raise AssertionError(say(f"{folder.name}/ 沒有 {filename}。", f"{folder.name}/ has no {filename}."))
+    got = json.loads((safe / filename).read_text(encoding="utf-8"))
+    if not isinstance(got, dict):
+        raise AssertionError(say(f"{filename} 應是一個 JSON 物件。", f"{filename} should hold a JSON object."))
+    return got
+
+
+def bottleneck_model(folder: Path, profile: str, tmp: Path, family: str = "bert"):
+    """A fresh base with the course's bottleneck adapters placed as ``folder/adapter_config.json`` says and
+    ``folder/adapters.safetensors`` copied in: the grader's own loading of a student's adapters."""
+    from common_utils.adapters.bottleneck import BottleneckConfig, add_bottleneck_adapters
+    from common_utils.models import load_model
+
+    settings = saved_json(folder, "adapter_config.json", tmp)
+    try:
+        config = BottleneckConfig(**{k: settings[k] for k in ("placement", "bottleneck_size", "activation")})
+    except (KeyError, TypeError, ValueError) as err:
+        raise AssertionError(say(f"adapter_config.json 無法建出 BottleneckConfig：{err}",
+                                 f"adapter_config.json does not make a BottleneckConfig: {err}")) from None
+    tensors = saved_tensors(folder, "adapters.safetensors", tmp)
+    return load_tensors_into(add_bottleneck_adapters(load_model(family, profile), config), tensors)
+
+
+def served_diagnosis(got: torch.Tensor, want: torch.Tensor, requests: list) -> str | None:
+    """None when every request of a multi-task server matches its task loaded alone; else a zh/en sentence."""
+    if tuple(got.shape) != tuple(want.shape):
+        return say(f"serve 應回傳形狀 {tuple(want.shape)} 的 logits，實際 {tuple(got.shape)}。",
+                   f"serve should return logits of shape {tuple(want.shape)}; got {tuple(got.shape)}.")
+    bad = [i for i in range(len(requests)) if not torch.allclose(got[i], want[i], atol=1e-4, rtol=1e-4)]
+    if not bad:
+        return None
+    i = bad[0]
+    if any(torch.allclose(got[i], want[j], atol=1e-4, rtol=1e-4) for j in range(len(requests)) if j != i):
+        return say(f"第 {i} 個請求拿到了另一個請求的結果：輸出順序要與 requests 相同，且每個任務要換上自己的參數。",
+                   f"Request {i} got another request's result: keep the order of the requests, and load each task's own "
+                   "parameters.")
+    return say(f"第 {i} 個請求（任務 {requests[i][0]}）與「只載入這個任務」的結果不同：換上任務前，先前任務留下的值是否還原了？",
+               f"Request {i} (task {requests[i][0]}) differs from that task loaded alone: are the values an earlier task "
+               "left behind restored before a task is loaded?")

@@ -94,6 +94,21 @@ def test_bottleneck_adapters_start_as_identity_and_train_only_adapters(family, p
     assert parameter_report(model)["trainable"] == per_site * sites * 2 + head
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_bottleneck_adapters_follow_the_wrapped_layers_dtype(dtype):
+    model = apply_peft(load_model("bert").to(dtype), "bottleneck", placement="houlsby")
+    adapters = [p for n, p in model.named_parameters() if ".adapter." in n]
+    assert adapters and all(p.dtype == dtype and p.device.type == "cpu" for p in adapters)
+    with torch.no_grad():
+        assert model(input_ids=torch.tensor([[1, 20, 30, 40, 2]])).logits.dtype == dtype
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: adapters on the wrapped layer's device")
+def test_bottleneck_adapters_follow_the_wrapped_layers_device():
+    model = apply_peft(load_model("bert").to("cuda"), "bottleneck", placement="pfeiffer")
+    assert all(p.device.type == "cuda" for n, p in model.named_parameters() if ".adapter." in n)
+
+
 def test_bitfit_trains_biases_and_the_head_and_refuses_llama():
     model = apply_peft(load_model("bert"), "bitfit")
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]

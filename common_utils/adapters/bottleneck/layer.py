@@ -11,11 +11,13 @@ ACTIVATION = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
 
 class BottleneckAdapter(nn.Module):
-    def __init__(self, hidden_size: int, config: BottleneckConfig):
+    def __init__(self, hidden_size: int, config: BottleneckConfig, *, dtype: torch.dtype | None = None,
+                 device: torch.device | str | None = None):
         super().__init__()
-        self.down = nn.Linear(hidden_size, config.bottleneck_size)
+        # dtype/device of the wrapped layer: a bf16 or GPU model fails in its forward pass otherwise.
+        self.down = nn.Linear(hidden_size, config.bottleneck_size, dtype=dtype, device=device)
         self.act = ACTIVATION[config.activation]()
-        self.up = nn.Linear(config.bottleneck_size, hidden_size)
+        self.up = nn.Linear(config.bottleneck_size, hidden_size, dtype=dtype, device=device)
         self.dropout = nn.Dropout(config.dropout)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)

@@ -37,7 +37,10 @@ def add_bottleneck_adapters(model: nn.Module, config: BottleneckConfig) -> nn.Mo
         for site in sites:
             parent_name, _, child = site.rpartition(".")
             parent = block.get_submodule(parent_name)
-            setattr(parent, child, AdaptedOutput(getattr(parent, child), BottleneckAdapter(hidden, config)))
+            wrapped = getattr(parent, child)
+            ref = next(wrapped.parameters())  # the adapter follows the wrapped layer's dtype and device
+            adapter = BottleneckAdapter(hidden, config, dtype=ref.dtype, device=ref.device)
+            setattr(parent, child, AdaptedOutput(wrapped, adapter))
     for name, module in model.named_modules():
         if name.split(".")[-1] in HEADS:
             for param in module.parameters():
