@@ -21,6 +21,18 @@ def test_batch_sizes_multiply(submission, rng):
         _assert_config(config, stage, micro, accumulation, world)
 
 
+@pytest.mark.check(points=1, cell="test-config", title={"zh": "bf16 開關照參數設定", "en": "bf16 switched by its argument"},
+                   hint={"zh": "\"bf16\": {\"enabled\": bf16}；不要打開 fp16。", "en": "\"bf16\": {\"enabled\": bf16}; leave fp16 off."})
+def test_bf16_follows_its_argument(submission, rng):
+    for bf16 in (True, False):
+        stage, (micro, accumulation, world, _) = int(torch.randint(1, 4, (1,), generator=rng)), _draw(rng)
+        config = submission.nb(NB).call("make_config", stage, micro, accumulation, world, bf16=bf16)
+        got = (config.get("bf16") or {}).get("enabled", False), (config.get("fp16") or {}).get("enabled", False)
+        assert got == (bf16, False), say(
+            f"make_config(..., bf16={bf16})：bf16.enabled={got[0]}、fp16.enabled={got[1]}，應為 {bf16} 與 False。",
+            f"make_config(..., bf16={bf16}): bf16.enabled={got[0]}, fp16.enabled={got[1]}; expected {bf16} and False.")
+
+
 def _assert_config(config: dict, stage: int, micro: int, accumulation: int, world: int) -> None:
     want = {"train_batch_size": micro * accumulation * world, "train_micro_batch_size_per_gpu": micro,
             "gradient_accumulation_steps": accumulation}
