@@ -221,6 +221,21 @@ def zygote_argv(parent: Path, policy) -> list[str]:
                       list(policy.needed_paths), list(policy.hidden_paths), caps=CAPS)
 
 
+_said: set[Path] = set()
+
+
+def _needed_inside(parent: Path, policy) -> str | None:
+    """A path a kernel reads (the interpreter's prefixes, the policy's needed paths) that lies
+    inside ``parent``; None when all lie elsewhere."""
+    from graders.sandbox import bwrap
+
+    for path in [*bwrap.needed_by_interpreter(), *policy.needed_paths]:
+        resolved = Path(path).resolve()
+        if resolved == parent or parent in resolved.parents:
+            return str(path)
+    return None
+
+
 def for_kernel(scratch: Path, policy, env: dict) -> Zygote | None:
     """The zygote for kernels in ``scratch``'s parent under this policy, started on first use;
     None where it cannot be had (the reason said once on stderr): start the kernel cold.
@@ -228,7 +243,17 @@ def for_kernel(scratch: Path, policy, env: dict) -> Zygote | None:
     Zygotes are told apart by what reaches a kernel: the view (the bwrap command line, where only
     hidden paths inside bound folders appear: the reference and the students of one batch share
     one) and the environment modules are imported under."""
-    argv = zygote_argv(Path(scratch).resolve().parent, policy)
+    parent = Path(scratch).resolve().parent
+    inside = _needed_inside(parent, policy)
+    if inside:
+        # The warm view covers the scratch parent with a tmpfs (only the kernel's own scratch is
+        # bound back), so a checkout or venv that lives there would vanish from its kernels.
+        if parent not in _said:
+            _said.add(parent)
+            print(f"course: warm kernels unavailable ({inside} lies inside the scratch folder's parent {parent}; "
+                  "set TMPDIR elsewhere to use them); kernels start cold", file=sys.stderr)
+        return None
+    argv = zygote_argv(parent, policy)
     key = (tuple(argv), tuple(sorted(zygote_env(env).items())))
     zygote = _zygotes.get(key)
     if zygote is not None and zygote.alive():

@@ -170,3 +170,22 @@ def test_the_switch_reaches_the_policy(monkeypatch):
     for flags, warm in (([], True), (["--cold-kernels"], False)):
         options = options_from(parser.parse_args(["00-pytorch-basics", "submitted", *flags]))
         assert make_policy(assignment, options, []).warm_kernels is warm
+
+
+def test_no_zygote_where_what_kernels_read_lies_inside_the_scratch_parent(kernel_scratch, capsys):
+    """The warm view covers the scratch parent; a checkout or venv inside it would vanish from its
+    kernels (a clone under /tmp with TMPDIR=/tmp): such kernels start cold, said once, unflagged."""
+    inside = kernel_scratch / "checkout" / "common_utils"
+    inside.mkdir(parents=True)
+    policy = SandboxPolicy(needed_paths=(str(inside),))
+    scratch = kernel_scratch / "ann"
+    scratch.mkdir()
+    assert zygote.for_kernel(scratch, policy, {}) is None
+    assert zygote.for_kernel(scratch, policy, {}) is None
+    assert capsys.readouterr().err.count("warm kernels unavailable") == 1
+    session = KernelSession(scratch, policy)
+    try:
+        session.start()
+        assert session.start_attempts == 1 and not session.warm
+    finally:
+        session.close()
