@@ -100,7 +100,7 @@ import train_zero  # noqa: E402  (written by the cell above; reloaded after ever
 train_zero = importlib.reload(train_zero)
 make_config, check_config = train_zero.make_config, train_zero.check_config
 
-# %% nbgrader={"grade": true, "grade_id": "test-config", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test-config", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
 config = make_config(2, micro_batch=2, accumulation=3, world=2)
 assert config["train_batch_size"] == 12, f"2 × 3 × 2 = 12，實際 {config['train_batch_size']}"
 check_config(config, world=2)

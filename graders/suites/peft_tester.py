@@ -206,3 +206,12 @@ def served_diagnosis(got: torch.Tensor, want: torch.Tensor, requests: list) -> s
     return say(f"第 {i} 個請求（任務 {requests[i][0]}）與「只載入這個任務」的結果不同：換上任務前，先前任務留下的值是否還原了？",
                f"Request {i} (task {requests[i][0]}) differs from that task loaded alone: are the values an earlier task "
                "left behind restored before a task is loaded?")
+
+
+def require_served(got: torch.Tensor, want: torch.Tensor, requests: list) -> None:
+    """Fail the check with ``served_diagnosis``'s sentence as its message."""
+    from graders.plugin.outcomes import Diagnosed
+
+    sentence = served_diagnosis(got, want, requests)
+    if sentence is not None:
+        raise Diagnosed(sentence)
