@@ -215,3 +215,33 @@ def require_served(got: torch.Tensor, want: torch.Tensor, requests: list) -> Non
     sentence = served_diagnosis(got, want, requests)
     if sentence is not None:
         raise Diagnosed(sentence)
+
+
+def require_generations(notebook, relpath: str = "artifacts/generations.json") -> None:
+    """The inference notebook saved one base and one adapted string per prompt."""
+    from graders.suites.artifacts import read_json_artifact
+
+    saved = read_json_artifact(notebook, relpath)
+    prompts = saved.get("prompts", [])
+    complete = all(isinstance(saved.get(side), list) and len(saved[side]) == len(prompts)
+                   and all(isinstance(text, str) for text in saved[side]) for side in ("base", "adapted"))
+    assert prompts and complete, say("generations.json 的 base、adapted 應各有一個字串對應每個 prompt。",
+                                     "generations.json should hold one base and one adapted string per prompt.")
+
+
+def require_reload(adapted_logits, folder: Path, base, tmp: Path, profile: str) -> None:
+    """The saved adapter, loaded by the grader on ``base``, gives the logits of the student's
+    trained model: ``adapted_logits(ids)``, the suite's call through its declared seam."""
+    from graders.suites.artifacts import probe_ids
+
+    ids = probe_ids(profile)
+    reloaded = load_adapter(folder, base, tmp)
+    with torch.no_grad():
+        want = reloaded(input_ids=ids).logits
+    got = adapted_logits(ids)
+    same = tuple(got.shape) == tuple(want.shape) and torch.allclose(got, want, atol=1e-5, rtol=1e-4)
+    gap = float((got - want).abs().max()) if tuple(got.shape) == tuple(want.shape) else float("nan")
+    assert same, say(f"重新載入的 adapter 與訓練完的模型輸出不同（形狀 {tuple(got.shape)} vs {tuple(want.shape)}，最多差 {gap:.3g}）："
+                     "存的是訓練好的那個模型嗎？",
+                     f"The reloaded adapter and the trained model disagree (shapes {tuple(got.shape)} vs {tuple(want.shape)}, "
+                     f"largest difference {gap:.3g}): was the trained model saved?")

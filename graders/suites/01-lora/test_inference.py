@@ -1,8 +1,7 @@
 """03-inference: the adapter reloaded onto a fresh base, greedy decoding."""
 import pytest
 
-from graders.plugin import say
-from graders.suites.artifacts import read_json_artifact
+from graders.suites import peft_tester
 
 NB = "03-inference"
 
@@ -10,12 +9,7 @@ NB = "03-inference"
 @pytest.mark.check(points=1, cell="test-generate", title={"zh": "生成結果已存檔", "en": "generations saved"},
                    hint={"zh": "每個 prompt 一個字串，只含新產生的文字。", "en": "One string per prompt, only the new text."})
 def test_generations_written(submission):
-    gen = read_json_artifact(submission.nb(NB), "artifacts/generations.json")
-    prompts = gen.get("prompts", [])
-    ok = all(isinstance(gen.get(k), list) and len(gen[k]) == len(prompts) and all(isinstance(t, str) for t in gen[k])
-             for k in ("base", "adapted"))
-    assert prompts and ok, say("generations.json 的 base、adapted 應各有一個字串對應每個 prompt。",
-                               "generations.json should hold one base and one adapted string per prompt.")
+    peft_tester.require_generations(submission.nb(NB))
 
 
 @pytest.mark.check(points=4, cell="test-generate", title={"zh": "greedy decoding 與參考解答一致", "en": "greedy decoding matches the reference"},

@@ -5,9 +5,9 @@ from safetensors.torch import load_file
 
 from graders.plugin import say
 from graders.plugin.outcomes import Diagnosed
-from graders.suites.artifacts import copy_safe, probe_ids
+from graders.suites.artifacts import copy_safe
 from graders.suites.peft_tester import (PeftCase, base_model, count_diagnosis, expected_trainable, held_out_loss,
-                                        load_adapter)
+                                        load_adapter, require_reload)
 
 NB = "02-train"
 ADAPTER = "artifacts/lora-adapter"
@@ -83,12 +83,9 @@ def test_learns_on_held_out(submission, reference, assignment, profile, grader_t
                    hint={"zh": "用 save_pretrained 存 safetensors；存檔的是訓練好的那個模型。",
                          "en": "Save with save_pretrained (safetensors), from the model you trained."}, visibility="hidden")
 def test_adapter_reloads(submission, profile, grader_tmp):
-    ids = probe_ids(profile)
-    reloaded = load_adapter(submission.nb(NB).artifact_path(ADAPTER), base_model(LORA, profile), grader_tmp)
-    with torch.no_grad():
-        want = reloaded(input_ids=ids).logits
-    got = submission.nb(NB).call("adapted_logits", ids)
-    assert torch.allclose(got, want, atol=1e-5, rtol=1e-4)
+    notebook = submission.nb(NB)
+    require_reload(lambda ids: notebook.call("adapted_logits", ids), notebook.artifact_path(ADAPTER),
+                   base_model(LORA, profile), grader_tmp, profile)
 
 
 @pytest.mark.check(points=3, cell="test-train-qlora", title={"zh": "QLoRA 真的有在訓練", "en": "QLoRA really trains"},

@@ -4,7 +4,7 @@ import torch
 
 from graders.plugin import say
 from graders.plugin.outcomes import Diagnosed
-from graders.suites.artifacts import read_json_artifact
+from graders.suites import peft_tester
 
 PROMPTS = ["### Instruction:\nWhat is the capital of France?\n\n### Response:\n",
            "### Instruction:\nReverse the word\n\n### Input:\ncat\n\n### Response:\n",
@@ -32,12 +32,7 @@ def grader_generate(folder, prompts, max_new_tokens, profile) -> list[str]:
 @pytest.mark.check(points=1, cell="test-generate", title={"zh": "生成結果已存檔", "en": "generations saved"},
                    hint={"zh": "每個 prompt 一個字串，只含新產生的文字。", "en": "One string per prompt, only the new text."})
 def test_generations_written(submission):
-    gen = read_json_artifact(submission.nb("03-inference"), "artifacts/generations.json")
-    prompts = gen.get("prompts", [])
-    ok = all(isinstance(gen.get(k), list) and len(gen[k]) == len(prompts) and all(isinstance(t, str) for t in gen[k])
-             for k in ("base", "adapted"))
-    assert prompts and ok, say("generations.json 的 base、adapted 應各有一個字串對應每個 prompt。",
-                               "generations.json should hold one base and one adapted string per prompt.")
+    peft_tester.require_generations(submission.nb("03-inference"))
 
 
 @pytest.mark.check(points=3, cell="test-generate", title={"zh": "soft prompt 的 greedy decoding", "en": "greedy decoding with a soft prompt"},

@@ -7,9 +7,9 @@ from safetensors.torch import load_file
 
 from graders.plugin import say
 from graders.plugin.outcomes import Diagnosed
-from graders.suites.artifacts import copy_safe, probe_ids
+from graders.suites.artifacts import copy_safe
 from graders.suites.peft_tester import (PeftCase, base_model, count_diagnosis, expected_trainable, held_out_loss,
-                                        load_adapter)
+                                        load_adapter, require_reload)
 
 NB = "02-train"
 ADAPTER = "artifacts/prompt-adapter"
@@ -118,11 +118,6 @@ def test_learns_on_held_out(submission, reference, assignment, profile, grader_t
                    hint={"zh": "用 save_pretrained 存 safetensors；存檔的是訓練好的那個模型。",
                          "en": "Save with save_pretrained (safetensors), from the model you trained."}, visibility="hidden")
 def test_adapter_reloads(submission, profile, grader_tmp):
-    ids = probe_ids(profile)
-    reloaded = load_adapter(submission.nb(NB).artifact_path(ADAPTER), base_model(PROMPT, profile), grader_tmp)
-    with torch.no_grad():
-        want = reloaded(input_ids=ids).logits
-    got = submission.nb(NB).call("adapted_logits", ids)
-    assert tuple(got.shape) == tuple(want.shape) and torch.allclose(got, want, atol=1e-5, rtol=1e-4), say(
-        "重新載入的 adapter 與訓練完的模型輸出不同：存的是訓練好的那個模型嗎？",
-        "The reloaded adapter and the trained model disagree: was the trained model saved?")
+    notebook = submission.nb(NB)
+    require_reload(lambda ids: notebook.call("adapted_logits", ids), notebook.artifact_path(ADAPTER),
+                   base_model(PROMPT, profile), grader_tmp, profile)
