@@ -98,37 +98,64 @@ WAIT_FOR_PROMPTS = """(count) => {
 }""" % PANEL
 
 
-def _idle(page) -> None:
-    """Wait until the current notebook's own kernel is connected and idle: cells run before that
-    are dropped (the status bar may still show the previous notebook's kernel)."""
-    page.wait_for_function("""() => {
-        const kernel = window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel;
+# The notebook panel of one path: a restored workspace can hold the previous notebook open beside
+# it, and either may be the current widget when the page loads.
+PANEL_OF = """(path) => [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path)"""
+
+
+def _idle(page, path: str) -> None:
+    """Wait until the notebook at ``path`` is the active tab and its own kernel is connected and
+    idle: cells run before that are dropped."""
+    page.wait_for_function("""(path) => {
+        const panel = (%s)(path);
+        if (!panel) return false;
+        if (window.jupyterapp.shell.currentWidget !== panel) window.jupyterapp.shell.activateById(panel.id);
+        const kernel = panel.sessionContext?.session?.kernel;
         return kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
-    }""", timeout=TIMEOUT_MS)
+    }""" % PANEL_OF, arg=path, timeout=TIMEOUT_MS)
 
 
-def _run_all_and_wait(page) -> None:
+def _run_all_and_wait(page, path: str) -> None:
     """Once the kernel is idle, Run > Run All Cells; then wait until every code cell has a number."""
-    _idle(page)
+    _idle(page, path)
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     cells = page.locator(f"{PANEL} .jp-CodeCell").count()
     page.wait_for_function(WAIT_FOR_PROMPTS, arg=cells, timeout=TIMEOUT_MS)
 
 
-def _run_cell_and_wait(page, containing: str) -> str:
-    """Run the one code cell whose text holds ``containing`` (Shift+Enter) and wait until its
-    prompt shows a new execution number; return its output."""
-    _idle(page)
-    cell = page.locator(f"{PANEL} .jp-CodeCell", has_text=containing).first
+def _run_cell_and_wait(page, path: str, containing: str) -> str:
+    """Run the one code cell whose text holds ``containing`` and wait until its prompt shows a new
+    execution number; return its output. The cell is run through JupyterLab's own command
+    (notebook:run-cell on the active cell), not a keystroke: a Shift+Enter that lands before the
+    editor has focus is lost (seen on CI), and the page would wait for a run that never began."""
+    _idle(page, path)
+    index = page.evaluate("""([path, text]) => (%s)(path).content.widgets
+        .findIndex(c => c.model.type === 'code' && c.model.sharedModel.getSource().includes(text))""" % PANEL_OF,
+                          [path, containing])
+    assert index >= 0, f"no code cell holds {containing!r}"
+    cell = page.locator(f"{PANEL} .jp-Cell").nth(index)
     prompt = cell.locator(".jp-InputPrompt")
     before = prompt.inner_text().strip()
-    prompt.click()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_function("""([prompt, before]) => {
+    changed = """([prompt, before]) => {
         const now = prompt.textContent.trim();
         return /\\[\\d+\\]/.test(now) && now !== before;
-    }""", arg=[prompt.element_handle(), before], timeout=TIMEOUT_MS)
+    }"""
+    for attempt in range(3):
+        page.evaluate("""([path, index]) => {
+            const panel = (%s)(path);
+            window.jupyterapp.shell.activateById(panel.id);
+            panel.content.activeCellIndex = index;
+            window.jupyterapp.commands.execute('notebook:run-cell');
+        }""" % PANEL_OF, [path, index])
+        try:  # begun: the prompt turns to [*] at once; finished: a new number
+            page.wait_for_function("""([prompt, before]) => prompt.textContent.trim() !== before""",
+                                   arg=[prompt.element_handle(), before], timeout=20_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    page.wait_for_function(changed, arg=[prompt.element_handle(), before], timeout=TIMEOUT_MS)
     return "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
 
 
@@ -151,7 +178,7 @@ def test_notebook_runs_in_jupyterlab_and_self_check_reads_back(kit_clone, lab):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             _open(page, base, token, f"release/{A}/{NB}")
-            _run_all_and_wait(page)
+            _run_all_and_wait(page, f"release/{A}/{NB}")
             panel = page.locator(PANEL)
             errors = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             assert errors.count() == 0, errors.first.inner_text()[:2000]
@@ -161,9 +188,9 @@ def test_notebook_runs_in_jupyterlab_and_self_check_reads_back(kit_clone, lab):
             page.screenshot(path=str(ARTIFACTS / "notebook.png"))
 
             _open(page, base, token, "self-check.ipynb")
-            text = _run_cell_and_wait(page, f"# {A}")
+            text = _run_cell_and_wait(page, "self-check.ipynb", f"# {A}")
             if "kernel did not start" in text:  # a slow start on a loaded machine; a student runs it again
-                text = _run_cell_and_wait(page, f"# {A}")
+                text = _run_cell_and_wait(page, "self-check.ipynb", f"# {A}")
             page.screenshot(path=str(ARTIFACTS / "self-check.png"))
             assert "3 / 3" in text, text[-3000:]  # the three visible checks passed
             feedback = kit_clone / "feedback" / A / "feedback.html"
