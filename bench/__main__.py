@@ -4,6 +4,7 @@
     .venv/bin/python -m bench grading         # grading overhead and --jobs speed-up
     .venv/bin/python -m bench breakdown       # phases of a submission's time; nbgrader autograde as a peer
     .venv/bin/python -m bench lora_training   # reference LoRA/QLoRA training tokens/s and memory
+    .venv/bin/python -m bench gpu_full        # LoRA/QLoRA on the full Llama-2-7B shape (GPU; random weights)
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import os
 import platform
 import sys
 
-BENCHES = ("grading", "breakdown", "lora_training")
+BENCHES = ("grading", "breakdown", "lora_training", "gpu_full")
 
 
 def machine() -> dict:

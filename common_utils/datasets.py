@@ -1,20 +1,32 @@
-"""The course's datasets: shipped JSONL under ``tiny``, the hub dataset under ``full``."""
+"""The course's datasets: shipped JSONL under ``tiny`` (and under ``full`` with random weights,
+whose shipped tokenizer they fit), the pinned hub dataset under ``full``."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from common_utils.profiles import get_profile
+from common_utils.profiles import get_profile, get_weights
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-# name -> the hub dataset used under `full` (guanaco-style instruction data for QLoRA).
+# name -> the hub dataset used under `full`: (id, config name or None, split, pinned commit or
+# None). A None commit is resolved once by `course models pin` on a machine that reaches the hub
+# (it writes the hash it got into PINS_FILE); grading refuses an unpinned dataset.
 FULL = {
-    "instructions": ("timdettmers/openassistant-guanaco", "train"),
-    "sentiment": ("stanfordnlp/sst2", "train"),
-    "paraphrase": ("nyu-mll/glue", "train"),
-    "summaries": ("abisee/cnn_dailymail", "train"),
-    "preferences": ("Anthropic/hh-rlhf", "train"),
+    "instructions": ("timdettmers/openassistant-guanaco", None, "train", None),
+    "sentiment": ("stanfordnlp/sst2", None, "train", None),
+    "paraphrase": ("nyu-mll/glue", "mrpc", "train", None),
+    "summaries": ("abisee/cnn_dailymail", "3.0.0", "train", None),
+    "preferences": ("Anthropic/hh-rlhf", None, "train", "09be8c5bbc57cb3887f3a9732ad6aa7ec602a1fa"),
 }
+PINS_FILE = DATA_DIR / "full_pins.json"  # commits resolved by `course models pin`, by dataset id
+
+
+def full_dataset(name: str) -> dict:
+    """The hub dataset behind ``name`` under ``full``: id, config, split and pinned revision."""
+    hub_id, config, split, revision = FULL[name]
+    if revision is None and PINS_FILE.is_file():
+        revision = json.loads(PINS_FILE.read_text()).get(hub_id)
+    return {"id": hub_id, "config": config, "split": split, "revision": revision}
 
 
 # Every HELD_OUT-th row (counting from 0, the last of each group) is held out: the tiny models'
@@ -38,11 +50,14 @@ def load_course_dataset(name: str, profile: str | None = None, limit: int | None
     """Rows of a course dataset as dicts (optionally one split); refuses an unknown name with the valid ones."""
     if name not in FULL:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(FULL)}")
-    if get_profile(profile) == "full":
+    if get_profile(profile) == "full" and get_weights(profile) == "hub":
+        hub = full_dataset(name)
+        if hub["revision"] is None:
+            raise RuntimeError(f"the full-profile dataset {hub['id']} has no pinned revision; run `course models pin` "
+                               f"where the hub is reachable, or COURSE_WEIGHTS=random for the shipped data")
         from datasets import load_dataset
 
-        hub_id, split = FULL[name]
-        rows = [dict(r) for r in load_dataset(hub_id, split=split)]
+        rows = [dict(r) for r in load_dataset(hub["id"], hub["config"], split=hub["split"], revision=hub["revision"])]
     else:
         path = DATA_DIR / f"{name}.jsonl"
         if not path.is_file():

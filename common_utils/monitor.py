@@ -6,10 +6,22 @@ import time
 import torch
 
 
+def parameter_count(param: torch.nn.Parameter) -> int:
+    """How many parameters a tensor holds. A bitsandbytes 4-bit weight stores two values per byte
+    of its storage dtype, so its ``numel()`` is a fraction of the layer's weights; it is counted as
+    the weights it stands for, as peft's own report does (a 7B nf4 model has ~6.7 B parameters,
+    not ~3.5 B)."""
+    if type(param).__name__ == "Params4bit":
+        storage = getattr(param, "quant_storage", None) or torch.uint8
+        return param.numel() * 2 * storage.itemsize
+    return param.numel()
+
+
 def parameter_report(model: torch.nn.Module) -> dict:
-    """Trainable and total parameter counts, computed (never quoted)."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    """Trainable and total parameter counts, computed (never quoted); 4-bit weights count as the
+    weights they stand for."""
+    trainable = sum(parameter_count(p) for p in model.parameters() if p.requires_grad)
+    total = sum(parameter_count(p) for p in model.parameters())
     return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / total if total else 0.0,
             "text": f"trainable params: {trainable:,} || all params: {total:,} || trainable%: "
                     f"{100.0 * trainable / total if total else 0.0:.4f}"}

@@ -25,11 +25,25 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     # prefix_projection=False as in the paper's code (THUDM/P-tuning-v2 arguments.py); True is the
     # reparameterised variant, kept one override away.
     "p_tuning_v2": ("PrefixTuningConfig", {"num_virtual_tokens": 10, "prefix_projection": False, "encoder_hidden_size": 64}),
-    "ia3": ("IA3Config", {"target_modules": ["k_proj", "v_proj", "down_proj"], "feedforward_modules": ["down_proj"]}),
+    # No targets named here: peft picks each architecture's own keys, values and feed-forward input
+    # (Llama's k_proj, v_proj, down_proj; BERT's key, value, output.dense; GPT-2's c_attn, mlp.c_proj;
+    # T5's k, v, wo), where Llama's names would match nothing in BERT, GPT-2 or T5.
+    "ia3": ("IA3Config", {}),
     "bottleneck": ("course", {}),
     "bitfit": ("course", {}),
 }
 TASK_TYPES = {"causal-lm": "CAUSAL_LM", "sequence-classification": "SEQ_CLS", "seq2seq": "SEQ_2_SEQ_LM"}
+
+
+def ia3_targets(family: str = "llama") -> tuple[list[str], list[str]]:
+    """IA3's (target_modules, feedforward_modules) on a family's architecture: peft's own defaults,
+    which the ``ia3`` method uses when no targets are given."""
+    from peft.utils import TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as feedforward
+    from peft.utils import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as targets
+
+    if family not in ("llama", "bert", "gpt2", "t5"):
+        raise ValueError(f"unknown model family {family!r}; valid families: llama, bert, gpt2, t5")
+    return list(targets[family]), list(feedforward[family])
 
 
 def make_peft_config(method: str, task: str = "causal-lm", **overrides: Any):
@@ -67,3 +81,16 @@ def apply_peft(model, method: str, task: str = "causal-lm", **overrides: Any):
     from peft import get_peft_model
 
     return get_peft_model(model, config)
+
+
+def counts_on_meta(family: str, method: str | None, profile: str | None = "full", **overrides: Any) -> dict:
+    """Trainable and total parameters of ``method`` (None: the bare model) on ``family``'s
+    architecture, built on the meta device: the 7B counts on a laptop, in a second."""
+    from common_utils.models import build_on_meta, get_model_spec
+    from common_utils.monitor import parameter_report
+
+    model = build_on_meta(family, profile)
+    if method is not None:
+        model = apply_peft(model, method, get_model_spec(family, profile).task, **overrides)
+    report = parameter_report(model)
+    return {"trainable": report["trainable"], "total": report["total"]}

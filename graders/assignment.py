@@ -14,6 +14,7 @@ class Limits:
     cell_timeout_s: float = 120.0  # one cell; a training cell under `tiny` takes seconds
     notebook_timeout_s: float = 900.0  # the whole notebook, all cells together
     memory_mb: int = 6144  # address-space cap of the kernel; torch maps a lot of virtual memory
+    max_file_mb: int = 1024  # the largest file a kernel may write (a merged 7B model is ~13 GB: see [limits.full])
     max_processes: int = 128  # processes and threads of one kernel's tree (torchrun ranks count too)
     # True where the notebooks only grade right inside bubblewrap (13-deepspeed-zero's ranks): such
     # an assignment is refused, with the reason, rather than graded wrongly in degraded mode.
@@ -23,7 +24,7 @@ class Limits:
     warm_kernels: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("cell_timeout_s", "notebook_timeout_s", "memory_mb", "max_processes"):
+        for name in ("cell_timeout_s", "notebook_timeout_s", "memory_mb", "max_processes", "max_file_mb"):
             if getattr(self, name) <= 0:
                 raise CourseError(f"[limits] {name} must be positive, got {getattr(self, name)!r}")
 
@@ -35,6 +36,10 @@ class Assignment:
     notebooks: tuple[str, ...]
     limits: Limits = field(default_factory=Limits)
     settings: dict = field(default_factory=dict)  # assignment-specific tables (targets, models)
+    full_limits: Limits | None = None  # [limits.full]: what changes under the full profile (GPU runners)
+
+    def limits_for(self, profile: str) -> Limits:
+        return self.full_limits if profile == "full" and self.full_limits is not None else self.limits
 
     @property
     def source_dir(self) -> Path:
@@ -67,7 +72,10 @@ def load_assignment(name: str) -> Assignment:
         raise CourseError(f"{path}: {err}") from err
     where = f"in {path.relative_to(paths.REPO_ROOT)}"
     try:
-        limits = Limits(**data.pop("limits", {}))
+        raw = dict(data.pop("limits", {}))
+        full = raw.pop("full", None)
+        limits = Limits(**raw)
+        full_limits = Limits(**{**raw, **full}) if full is not None else None
     except TypeError as err:
         raise CourseError(f"[limits] {where}: {err}") from err
     except CourseError as err:
@@ -76,7 +84,7 @@ def load_assignment(name: str) -> Assignment:
     if not notebooks:
         raise CourseError(f"'notebooks' is empty or missing {where}")
     assignment = Assignment(name=name, title=data.pop("title", name), notebooks=notebooks,
-                            limits=limits, settings=data)
+                            limits=limits, settings=data, full_limits=full_limits)
     for spec in assignment.settings.get("artifacts", []):
         named = [spec.get("produced_by")] + list(spec.get("needed_by", []))
         unknown = [n for n in named if n not in notebooks]

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 
 from common_utils.datasets import load_course_dataset
 from common_utils.instruct import InstructionDataCollator, InstructionDataset
-from common_utils.models import load_model, load_tokenizer
+from common_utils.models import default_device, load_model, load_tokenizer
 from common_utils.monitor import ThroughputMeter, memory_report
 from common_utils.profiles import get_profile
 
@@ -162,8 +162,9 @@ dataset = InstructionDataset(rows, tokenizer, template="alpaca", max_length=128)
 collator = InstructionDataCollator(tokenizer, pad_to_multiple_of=8)
 loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, collate_fn=collator,
                     generator=torch.Generator().manual_seed(0))
-batches = [batch for _, batch in zip(range(MAX_STEPS), itertools.cycle(loader))]
-print(f"{len(dataset):,} examples, {len(batches)} batches of {BATCH_SIZE}")
+DEVICE = default_device(PROFILE)  # the GPU under `full`, the CPU under `tiny`: where load_model puts the model
+batches = [{k: v.to(DEVICE) for k, v in batch.items()} for _, batch in zip(range(MAX_STEPS), itertools.cycle(loader))]
+print(f"{len(dataset):,} examples, {len(batches)} batches of {BATCH_SIZE} on {DEVICE}")
 
 # %% nbgrader={"grade": false, "grade_id": "train-lora", "locked": true, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
@@ -260,7 +261,7 @@ def adapted_logits(input_ids: torch.Tensor) -> torch.Tensor:
     """Logits of the model you trained and saved (the grader compares them with the reloaded adapter)."""
     model.eval()
     with torch.no_grad():
-        return model(input_ids=input_ids).logits
+        return model(input_ids=input_ids.to(model.device)).logits.float().cpu()
 
 
 def measure_train_throughput(steps: int = 20) -> float:

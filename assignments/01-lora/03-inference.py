@@ -64,7 +64,7 @@ def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 
     ### BEGIN SOLUTION
     texts = []
     for prompt in prompts:
-        inputs = tokenizer(prompt, return_tensors="pt")
+        inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)

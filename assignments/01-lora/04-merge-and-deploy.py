@@ -89,7 +89,7 @@ def merge_lora_model(peft_model: PeftModel) -> torch.nn.Module:
 
 # %% nbgrader={"grade": false, "grade_id": "merge-run", "locked": true, "schema_version": 3, "solution": false, "task": false}
 peft_model = PeftModel.from_pretrained(load_merge_base(), str(ARTIFACTS / "lora-adapter")).eval()
-probe = torch.tensor([tokenizer("### Instruction:\nWhat is the capital of France?")["input_ids"]])
+probe = torch.tensor([tokenizer("### Instruction:\nWhat is the capital of France?")["input_ids"]], device=peft_model.device)
 with torch.no_grad():
     before = peft_model(input_ids=probe).logits
 merged = merge_lora_model(peft_model).eval()

@@ -17,7 +17,6 @@ from graders.assignment import list_assignments, load_assignment
 from graders.cli.progress import BatchProgress, summary_table
 from graders.engine.batch import grade_batch
 from graders.engine.grade_one import GradeOptions
-from graders.release.build import release
 from graders.reports.dashboard import build_dashboard
 
 
@@ -29,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from graders.release.build import release  # jupytext and nbgrader: needed here only
+
     console = Console()
     start = time.perf_counter()
     names = list_assignments()

@@ -7,6 +7,7 @@
     course doctor / course demo
     course mutants A [--ci] [--only NAME ...]
     course student-kit [A ...] --out DIR
+    course models counts|prefetch|pin
 
 Exit codes: 0 done (whatever the scores), 1 some submissions could not be graded, 2 usage or
 configuration error.
@@ -34,6 +35,7 @@ COMMANDS = {
     "gradescope-bundle": "Build the Gradescope autograder zip.",
     "mutants": "Grade an assignment's wrong answers (mutants) and print the kill matrix.",
     "student-kit": "Write a student repository: release notebooks, common_utils, visible checks only.",
+    "models": "The full profile's models: parameter counts, prefetch at pinned commits, dataset pins.",
 }
 # What a student kit offers (graders.kit.build leaves the other commands' code out).
 STUDENT_COMMANDS = ("check", "doctor")

@@ -5,7 +5,6 @@ import argparse
 
 from graders import paths
 from graders.assignment import list_assignments
-from graders.release.build import check, release
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from graders.release.build import check, release  # jupytext and nbgrader: needed here only
+
     names = args.assignments or list_assignments()
     if args.check:
         problems = check(names)

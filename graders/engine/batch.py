@@ -18,7 +18,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from graders.assignment import Assignment
-from graders.engine.grade_one import GradeOptions, grade_submission
+from graders.engine.grade_one import GradeOptions, grade_submission, prepare_profile
 from graders.engine.reference import LazyReference
 from graders.engine.version import grader_version
 from graders.errors import CourseError
@@ -150,6 +150,7 @@ def grade_batch(assignment: Assignment, submitted: Path, out: Path, options: Gra
     summary = BatchSummary(refused=refused)
     sweep()  # what killed graders left behind: their kernels' cgroups and scratch folders
     announce_isolation(options)
+    prepare_profile(options)
     gradebook = Gradebook(out / "gradebook.sqlite")
     try:
         pending = []

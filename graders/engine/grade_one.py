@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import shutil
 import time
 import traceback
@@ -45,21 +46,61 @@ def instructor_paths() -> list[str]:
     return [str(paths.REPO_ROOT / n) for n in names if (paths.REPO_ROOT / n).is_dir()]
 
 
+def prepare_profile(options: GradeOptions) -> None:
+    """What kernels of the ``full`` profile read but cannot write, made once before the batch: the
+    random-weight Llama checkpoint their quantized loads read (COURSE_WEIGHTS=random, GPU runners;
+    hub weights come from ``course models prefetch``)."""
+    if options.profile != "full":
+        return
+    from common_utils.models import prepare_random_full, shared_cache
+    from common_utils.profiles import get_weights
+    from graders.sandbox import gpu
+
+    shared_cache().mkdir(parents=True, exist_ok=True)
+    if get_weights("full") == "random" and gpu.available():
+        print("course: preparing the random-weight full Llama checkpoint (once per cache)", flush=True)
+        path = prepare_random_full("llama")
+        shared_cache().chmod(0o755)  # readable by the kernels' own uids
+        path.chmod(0o755)
+        for file in path.iterdir():
+            file.chmod(0o644)
+        print(f"course: random-weight checkpoint ready at {path}", flush=True)
+
+
 def make_policy(assignment: Assignment, options: GradeOptions, extra_hidden: list[str]):
     from graders.sandbox import SandboxPolicy
 
+    from graders.sandbox import gpu
+
+    has_gpu = gpu.available()
+    limits = assignment.limits_for(options.profile)
+    env = {"COURSE_PROFILE": options.profile, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "PYTHONHASHSEED": "0"}
+    needed = [str(paths.REPO_ROOT / "common_utils")]  # what notebooks import; the venv is added by the sandbox
+    if options.profile == "full":
+        from common_utils.models import shared_cache
+        from common_utils.profiles import get_weights
+
+        env["COURSE_WEIGHTS"] = get_weights("full")
+        cache = shared_cache()  # hub snapshots and random checkpoints the grader prepared, read-only
+        env["COURSE_CACHE"] = str(cache)
+        env["HF_HOME"] = str(cache / "hf")
+        needed.append(str(cache))
+    if has_gpu:
+        needed += gpu.library_dirs()
     return SandboxPolicy(
         isolation=options.isolation,
-        memory_mb=assignment.limits.memory_mb,
-        max_processes=assignment.limits.max_processes,
-        cell_timeout_s=assignment.limits.cell_timeout_s,
-        notebook_timeout_s=assignment.limits.notebook_timeout_s,
+        memory_mb=limits.memory_mb,
+        max_processes=limits.max_processes,
+        max_file_mb=limits.max_file_mb,
+        cell_timeout_s=limits.cell_timeout_s,
+        notebook_timeout_s=limits.notebook_timeout_s,
         hidden_paths=tuple(dict.fromkeys(instructor_paths() + list(options.hidden_paths) + extra_hidden)),
         threads=options.threads,
-        warm_kernels=assignment.limits.warm_kernels and not options.cold_kernels,
-        needed_paths=(str(paths.REPO_ROOT / "common_utils"),),  # what notebooks import; the venv is added by the sandbox
-        env={"COURSE_PROFILE": options.profile, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-             "HF_DATASETS_OFFLINE": "1", "PYTHONHASHSEED": "0"},
+        warm_kernels=limits.warm_kernels and not options.cold_kernels,
+        needed_paths=tuple(needed),
+        env=env,
+        gpu=has_gpu,
     )
 
 

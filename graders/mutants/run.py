@@ -11,7 +11,6 @@ from graders.engine.batch import grade_batch
 from graders.engine.grade_one import GradeOptions
 from graders.errors import CourseError
 from graders.mutants.spec import Mutant
-from graders.release.fill import filled_release
 from graders.sandbox.scratch import scratch_dir
 
 FAILING = ("failed", "error")
@@ -19,6 +18,8 @@ FAILING = ("failed", "error")
 
 def apply_edits(assignment, mutant: Mutant) -> dict[str, nbformat.NotebookNode]:
     """The mutant's notebooks: the filled release with its edits (a dropped notebook is absent)."""
+    from graders.release.fill import filled_release  # jupytext: needed here only
+
     overrides: dict[str, dict[str, str]] = {}
     dropped = {e.notebook for e in mutant.edits if e.drop}
     for edit in mutant.edits:
@@ -42,6 +43,8 @@ def apply_edits(assignment, mutant: Mutant) -> dict[str, nbformat.NotebookNode]:
 
 
 def write_submissions(assignment, mutants: list[Mutant], submitted: Path) -> None:
+    from graders.release.fill import filled_release  # jupytext: needed here only
+
     def write(student: str, notebooks: dict) -> None:
         folder = submitted / student / assignment.name
         folder.mkdir(parents=True, exist_ok=True)

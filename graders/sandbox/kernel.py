@@ -32,7 +32,7 @@ from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
 from graders.errors import CourseError
-from graders.sandbox import bwrap, zygote
+from graders.sandbox import bwrap, gpu, zygote
 from graders.sandbox.cgroup import PidsCgroup
 from graders.sandbox.interpreter import kernel_python
 from graders.sandbox.limits import hand_over, preexec, rlimits, sandbox_uid
@@ -104,6 +104,7 @@ class KernelSession:
         self.uid: int | None = None  # the kernel's own uid when the grader is root; None: the grader's
         self._wanted_uid = uid  # kernels sharing one scratch folder must share one uid
         self.peak_rss_mb = 0.0
+        self.memory_killed = False  # a GPU kernel stopped by the sampler at its memory limit
         self.start_s = 0.0  # how long the kernel took to answer its first request
         self.start_attempts = 0  # 2 when the first start failed and a second one worked
         self.warm = False  # forked from the worker's zygote (graders/sandbox/zygote.py), not started cold
@@ -177,11 +178,14 @@ class KernelSession:
         python, extra_env = sys.executable, {}
         if not use_bwrap:
             python, extra_env = kernel_python(self.uid, [*self.policy.needed_paths, str(self.scratch.parent)])
+        env = self._environment()
+        if "LD_LIBRARY_PATH" in extra_env:  # the mirrored interpreter's libraries, then the driver's
+            extra_env["LD_LIBRARY_PATH"] = gpu.join_library_path(extra_env["LD_LIBRARY_PATH"], env.get("LD_LIBRARY_PATH"))
         argv = [python, "-m", "ipykernel_launcher", *args]
         if use_bwrap:
             argv = bwrap.wrap(argv, self.scratch, list(self.policy.needed_paths), list(self.policy.hidden_paths), self.uid)
         with open(self.scratch / ".kernel" / "kernel.log", "ab") as log:
-            self._proc = subprocess.Popen(argv, cwd=self.scratch, env={**self._environment(), **extra_env},
+            self._proc = subprocess.Popen(argv, cwd=self.scratch, env={**env, **extra_env},
                                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
                                           preexec_fn=preexec(self.policy, self.cgroup.procs_file, self.uid,
                                                              setuid=not use_bwrap))
@@ -266,6 +270,8 @@ class KernelSession:
         env.update(OMP_WAIT_POLICY="PASSIVE", KMP_BLOCKTIME="0")
         if self.policy.threads:
             env.update(OMP_NUM_THREADS=str(self.policy.threads), MKL_NUM_THREADS=str(self.policy.threads))
+        if self.policy.gpu:
+            env.update(gpu.environment())
         env.update({k: str(v) for k, v in self.policy.env.items()})
         return env
 
@@ -289,11 +295,19 @@ class KernelSession:
 
     def _sample_memory(self) -> None:
         while not self._closed.wait(0.2):
-            total = 0
+            total = private = 0
             for proc in self._tree():
                 with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
+                    info = proc.memory_info()
+                    total += info.rss
+                    private += info.rss - info.shared
             self.peak_rss_mb = max(self.peak_rss_mb, total / 2**20)
+            if self.policy.gpu and private > self.policy.memory_mb * 2**20 and self._proc is not None:
+                # No RLIMIT_AS binds a GPU kernel (graders/sandbox/gpu.py): the limit is kept here,
+                # on private memory (a checkpoint mapped from disk is file-backed, not the kernel's).
+                self.memory_killed = True
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -357,7 +371,7 @@ class KernelSession:
             self._client.control_channel.send(msg)
 
     def _near_memory_limit(self) -> bool:
-        return self.peak_rss_mb >= 0.8 * self.policy.memory_mb
+        return self.memory_killed or self.peak_rss_mb >= 0.8 * self.policy.memory_mb
 
     def _death_reason(self) -> str:
         code = self._proc.returncode if self._proc is not None else None

@@ -52,8 +52,10 @@ def hand_over(scratch: Path, uid: int | None) -> None:
 def rlimits(policy: SandboxPolicy, uid: int | None) -> list[tuple[int, int]]:
     """(resource, value) pairs a kernel runs under, cold (``preexec``) or warm (the zygote's fork)."""
     mib = 2**20
-    limits = [
-        (resource.RLIMIT_AS, policy.memory_mb * mib),
+    # A GPU kernel has no address-space limit: CUDA reserves far more than any host has, and would
+    # not start (graders/sandbox/gpu.py); its memory is bounded by the cgroup or the sampler.
+    limits = [] if policy.gpu else [(resource.RLIMIT_AS, policy.memory_mb * mib)]
+    limits += [
         (resource.RLIMIT_FSIZE, policy.max_file_mb * mib),
         (resource.RLIMIT_CPU, policy.cpu_seconds),
         (resource.RLIMIT_CORE, 0),
@@ -61,7 +63,12 @@ def rlimits(policy: SandboxPolicy, uid: int | None) -> list[tuple[int, int]]:
     if uid is not None:
         # The uid is this kernel's alone. A little above pids.max, so that the cgroup (which
         # records that it refused a fork: the process_limit flag) binds first where it exists.
-        limits.append((resource.RLIMIT_NPROC, policy.max_processes + 16))
+        # RLIMIT_NPROC counts threads, and every kernel of a submission (one per notebook, kept
+        # alive for the checks) shares the uid: on a many-core runner each holds pools of
+        # `threads` threads (OpenMP, torch's inter-op pool, the tokenizers'), so room is made for
+        # them there. A fork bomb still stops at pids.max first, per kernel.
+        pools = 8 * 3 * policy.threads if policy.threads > 4 else 0
+        limits.append((resource.RLIMIT_NPROC, policy.max_processes + 16 + pools))
     elif os.geteuid() != 0:
         # RLIMIT_NPROC counts every process of the user: leave room for what the user already runs.
         import psutil

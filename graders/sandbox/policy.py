@@ -27,6 +27,7 @@ class SandboxPolicy:
     env: dict = field(default_factory=dict)
     threads: int = 0  # OMP/MKL threads in the kernel; 0 = leave the default
     warm_kernels: bool = True  # fork kernels from a zygote that imported torch & co once (sandbox/zygote.py)
+    gpu: bool = False  # the kernel gets the runner's GPU: no RLIMIT_AS, driver env, cold start (sandbox/gpu.py)
 
     def __post_init__(self) -> None:
         if self.isolation not in ISOLATIONS:

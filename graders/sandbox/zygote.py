@@ -60,8 +60,9 @@ class ZygoteError(RuntimeError):
 
 
 def usable(policy, use_bwrap: bool) -> bool:
-    """Warm kernels need bwrap run by root (the namespaces and the uid change happen in the fork)."""
-    return bool(policy.warm_kernels) and use_bwrap and os.geteuid() == 0
+    """Warm kernels need bwrap run by root (the namespaces and the uid change happen in the fork);
+    GPU kernels start cold (graders/sandbox/gpu.py)."""
+    return bool(policy.warm_kernels) and not policy.gpu and use_bwrap and os.geteuid() == 0
 
 
 class WarmProcess:

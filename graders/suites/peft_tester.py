@@ -121,7 +121,7 @@ def held_out_loss(model, case: PeftCase, profile: str) -> float:
     with torch.no_grad():
         for batch in held_out_batches(case, profile):
             n = int((batch["labels"][:, 1:] != -100).sum())
-            total += float(model(**batch).loss) * n
+            total += float(model(**{k: v.to(model.device) for k, v in batch.items()}).loss) * n
             count += n
     return total / max(count, 1)
 
@@ -129,7 +129,7 @@ def held_out_loss(model, case: PeftCase, profile: str) -> float:
 def logits_gap(a, b, ids: torch.Tensor) -> float:
     """max |a - b| / max |b| over the logits of ``ids``."""
     with torch.no_grad():
-        la, lb = a(input_ids=ids).logits, b(input_ids=ids).logits
+        la, lb = a(input_ids=ids.to(a.device)).logits.float().cpu(), b(input_ids=ids.to(b.device)).logits.float().cpu()
     return ((la - lb).abs().max() / lb.abs().max()).item()
 
 
@@ -237,7 +237,7 @@ def require_reload(adapted_logits, folder: Path, base, tmp: Path, profile: str) 
     ids = probe_ids(profile)
     reloaded = load_adapter(folder, base, tmp)
     with torch.no_grad():
-        want = reloaded(input_ids=ids).logits
+        want = reloaded(input_ids=ids.to(reloaded.device)).logits.float().cpu()
     got = adapted_logits(ids)
     same = tuple(got.shape) == tuple(want.shape) and torch.allclose(got, want, atol=1e-5, rtol=1e-4)
     gap = float((got - want).abs().max()) if tuple(got.shape) == tuple(want.shape) else float("nan")

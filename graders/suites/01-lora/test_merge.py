@@ -114,7 +114,7 @@ def test_merged_equals_unmerged(submission, merged_model, load_adapter, profile,
     unmerged = load_adapter(submission.nb(NB).artifact_path("artifacts/lora-adapter"))
     ids = probe_ids(profile)
     with torch.no_grad():
-        want = unmerged(input_ids=ids).logits
-        got = merged_model(input_ids=ids).logits
+        want = unmerged(input_ids=ids.to(unmerged.device)).logits.float().cpu()
+        got = merged_model(input_ids=ids.to(merged_model.device)).logits.float().cpu()
     err = ((got - want).abs().max() / want.abs().max()).item()
     assert err <= rtol
