@@ -8,6 +8,8 @@ PASSED, FAILED, ERROR, PENDING = "passed", "failed", "error", "pending"
 MSG_NO_ASSERT_TEXT = {"zh": "檢查未通過。", "en": "The check did not pass."}
 MSG_PENDING_GPU = {"zh": "需要 GPU：這台機器沒有，留待 GPU runner 評分（pending）。",
                    "en": "Needs a GPU: none here; left pending for a GPU runner."}
+MSG_PENDING_GPUS = {"zh": "需要 {need} 張 GPU：這台機器只有 {have} 張，留待 GPU 夠多的 runner 評分（pending）。",
+                    "en": "Needs {need} GPUs: this runner has {have}; left pending for a runner with enough."}
 MSG_KERNEL_GONE = {"zh": "你的 notebook kernel 已經停止（當掉、逾時或超過記憶體），無法執行這項檢查。",
                    "en": "Your notebook's kernel is gone (crashed, timed out or out of memory); the check could not run."}
 # zh names only the exception's type: library messages are English (a hub-connection text for a

@@ -4,6 +4,7 @@ Markers (registered below with their signature):
     @pytest.mark.check(points=2, title={"zh": ..., "en": ...}, hint={"zh": ..., "en": ...},
                        visibility="hidden", cell="test-standardize", timeout=60)
     @pytest.mark.gpu   # needs CUDA; reported as pending where there is none
+    @pytest.mark.gpu(count=2)   # needs two GPUs; pending on a runner with fewer
 Fixtures: ``submission`` and ``reference`` (handles on the executed student and reference
 notebooks), ``profile`` (tiny|full), ``assignment`` (its settings), ``rng`` (a seeded generator).
 
@@ -26,7 +27,7 @@ MARKERS = [
     "check(points, title, hint, visibility='visible', cell=None, timeout=60): a graded check. "
     "Example: @pytest.mark.check(points=2, title={'zh': '標準化', 'en': 'standardize'}, "
     "hint={'zh': '...', 'en': '...'}, visibility='hidden')",
-    "gpu: the check needs a CUDA GPU; without one it is reported as pending, never passed",
+    "gpu(count=1): the check needs count CUDA GPUs; with fewer it is reported as pending, never passed",
 ]
 
 spec_key = pytest.StashKey[CheckSpec]()
@@ -41,7 +42,8 @@ def _channel_errors() -> tuple[type, type]:
 
 class GradingPlugin:
     def __init__(self, *, submission: Any, reference: Any, profile: str, assignment: Any,
-                 visible_only: bool = False, has_gpu: bool | None = None, seed: int = 0, lang: str = "zh"):
+                 visible_only: bool = False, has_gpu: bool | None = None, gpu_count: int | None = None,
+                 seed: int = 0, lang: str = "zh"):
         self._submission = submission
         self._reference = reference
         self._profile = profile
@@ -49,11 +51,13 @@ class GradingPlugin:
         self.visible_only = visible_only
         set_lang(lang)  # messages of this run, and the suite's say(), speak this language
         self.seed = seed  # fresh inputs per student, the same on a re-grade
-        if has_gpu is None:
+        if has_gpu is None or (has_gpu and gpu_count is None):
             import torch
 
-            has_gpu = torch.cuda.is_available()
+            has_gpu = torch.cuda.is_available() if has_gpu is None else has_gpu
+            gpu_count = max(1, torch.cuda.device_count()) if has_gpu and gpu_count is None else gpu_count
         self.has_gpu = has_gpu
+        self.gpu_count = (gpu_count or 1) if has_gpu else 0  # a check marked gpu(count=N) needs N
         self.results: list[O.CheckResult] = []
         self.collected: list[CheckSpec] = []  # every check that will run: the score's denominator
         self.spec_errors: list[str] = []
@@ -79,6 +83,7 @@ class GradingPlugin:
                                  title=kw.pop("title", None), hint=kw.pop("hint", None),
                                  visibility=kw.pop("visibility", "visible"), cell=kw.pop("cell", None),
                                  timeout_s=kw.pop("timeout", 60.0), gpu=item.get_closest_marker("gpu") is not None,
+                                 gpus=_gpus_needed(item),
                                  where=item.nodeid.partition("::")[0])
                 if kw:
                     raise SpecError(f"unknown arguments {sorted(kw)} on check {check_id(item.nodeid)}")
@@ -133,8 +138,8 @@ class GradingPlugin:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         item.stash[started_key] = time.perf_counter()
         spec = item.stash[spec_key]
-        if spec.gpu and not self.has_gpu:
-            pytest.skip(pick(O.MSG_PENDING_GPU))
+        if spec.gpu and spec.gpus > self.gpu_count:
+            pytest.skip(self._pending_message(spec))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
@@ -147,6 +152,11 @@ class GradingPlugin:
             self.results.append(self._result(spec, call, report, time.perf_counter() - item.stash[started_key]))
         return report
 
+    def _pending_message(self, spec: CheckSpec) -> str:
+        if not self.has_gpu:
+            return pick(O.MSG_PENDING_GPU)
+        return pick(O.MSG_PENDING_GPUS).format(need=spec.gpus, have=self.gpu_count)
+
     def _result(self, spec: CheckSpec, call: pytest.CallInfo, report: pytest.TestReport,
                 duration: float) -> O.CheckResult:
         def result(status: str, points: float, message: str, diagnosed: bool = False) -> O.CheckResult:
@@ -157,8 +167,8 @@ class GradingPlugin:
                                  message=message, hint=pick(spec.hint), gpu=spec.gpu,
                                  duration_s=round(duration, 3), cell=spec.cell)
 
-        if report.skipped and spec.gpu and not self.has_gpu:
-            return result(O.PENDING, 0.0, pick(O.MSG_PENDING_GPU))
+        if report.skipped and spec.gpu and spec.gpus > self.gpu_count:
+            return result(O.PENDING, 0.0, self._pending_message(spec))
         if report.passed:
             return result(O.PASSED, spec.points, "")
         exc = call.excinfo.value if call.excinfo else None
@@ -195,3 +205,9 @@ def _assertion_text(exc: AssertionError) -> str:
     if not text or text.startswith("assert "):
         return ""
     return text.split("\nassert ")[0].strip()[:1000]
+
+
+def _gpus_needed(item: pytest.Item) -> int:
+    """GPUs a check needs: 0 without a gpu mark, else its ``count`` (1 by default)."""
+    marker = item.get_closest_marker("gpu")
+    return 0 if marker is None else int(marker.kwargs.get("count", 1))

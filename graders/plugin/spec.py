@@ -20,6 +20,7 @@ class CheckSpec:
     visibility: str = "visible"
     cell: str | None = None  # the notebook test cell whose points this check carries
     gpu: bool = False
+    gpus: int = 0  # how many GPUs the check needs (``@pytest.mark.gpu(count=2)``); 1 for a plain gpu mark
     timeout_s: float = 60.0
     where: str = ""
 

@@ -45,6 +45,11 @@ def test_bare_assert(submission):
 def test_needs_gpu(submission):
     assert True
 
+@pytest.mark.check(points=2, title=T, hint=H)
+@pytest.mark.gpu(count=2)
+def test_needs_two_gpus(submission):
+    assert True
+
 @pytest.mark.check(points=1, title=T, hint=H)
 def test_student_raises(submission):
     submission.call("boom")
@@ -93,6 +98,18 @@ def test_outcomes_points_and_messages(pytester):
     raised = results["suite.student_raises"].message
     assert "ValueError" in raised and "bad shape" not in raised, "zh feedback names the error type, not library English"
     assert results["suite.kernel_gone"].status == O.ERROR
+
+
+def test_a_check_needing_more_gpus_than_the_runner_has_is_pending(pytester):
+    pytester.makepyfile(test_suite=SUITE)
+    plugin = GradingPlugin(submission=FakeSubmission(), reference=None, profile="tiny", assignment=None,
+                           has_gpu=True, gpu_count=1, lang="en")
+    pytester.inline_run("-p", "no:cacheprovider", plugins=[plugin])
+    results = {r.id: r for r in plugin.results}
+    assert results["suite.needs_gpu"].status == O.PASSED  # one GPU: the one-GPU check runs
+    two = results["suite.needs_two_gpus"]
+    assert (two.status, two.points, two.max_points) == (O.PENDING, 0, 2)
+    assert two.message == "Needs 2 GPUs: this runner has 1; left pending for a runner with enough."
 
 
 def test_a_hidden_check_shows_its_diagnosis_not_its_static_hint(pytester):
