@@ -3,7 +3,6 @@ single-process run: broadcast, hand-written all-reduce, DDP accumulation, checkp
 import importlib
 
 import pytest
-import torch
 
 from graders.plugin import say
 
