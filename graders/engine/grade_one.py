@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import shutil
 import time
 import traceback
@@ -68,9 +67,7 @@ def prepare_profile(options: GradeOptions) -> None:
 
 
 def make_policy(assignment: Assignment, options: GradeOptions, extra_hidden: list[str]):
-    from graders.sandbox import SandboxPolicy
-
-    from graders.sandbox import gpu
+    from graders.sandbox import SandboxPolicy, gpu
 
     has_gpu = gpu.available()
     limits = assignment.limits_for(options.profile)
