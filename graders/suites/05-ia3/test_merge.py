@@ -1,0 +1,57 @@
+"""04-merge-and-deploy: the merge formula on grader inputs, and the merged model equals the unmerged adapter."""
+import pytest
+import torch
+
+from graders.plugin import say
+from graders.plugin.outcomes import Diagnosed
+from graders.suites.artifacts import copy_safe, probe_ids
+from graders.suites.peft_tester import PeftCase, base_model, load_adapter
+
+NB = "04-merge-and-deploy"
+IA3 = PeftCase(family="llama", method="ia3", notebook="02-train", adapter="artifacts/ia3-adapter")
+
+
+@pytest.mark.check(points=3, cell="test-merge", title={"zh": "merge_ia3_weight：列（輸出）或行（輸入）乘上 l", "en": "merge_ia3_weight: rows (output) or columns (input) scaled by l"},
+                   hint={"zh": "keys/values：W * l[:, None]；feed-forward：W * l[None, :]。", "en": "keys/values: W * l[:, None]; feed-forward: W * l[None, :]."},
+                   visibility="hidden")
+def test_weight_formula(submission, rng):
+    d = int(torch.randint(5, 12, (1,), generator=rng))  # square: a swapped side still has the right shape
+    W = torch.randn(d, d, generator=rng)
+    for feedforward in (False, True):
+        l_vec = torch.rand(d, generator=rng) + 0.5
+        want = W * (l_vec.reshape(1, -1) if feedforward else l_vec.reshape(-1, 1))
+        got = submission.nb(NB).call("merge_on", W, l_vec, feedforward)
+        if torch.allclose(got, want, atol=1e-6, rtol=1e-5):
+            continue
+        swapped = W * (l_vec.reshape(-1, 1) if feedforward else l_vec.reshape(1, -1))
+        if torch.allclose(got, swapped, atol=1e-6, rtol=1e-5):
+            raise Diagnosed(say(f"{'feed-forward' if feedforward else 'keys/values'} 乘錯了邊："
+                                f"{'縮放輸入要乘在每一行（W * l[None, :]）' if feedforward else '縮放輸出要乘在每一列（W * l[:, None]）'}。",
+                                f"{'feed-forward' if feedforward else 'keys/values'} scaled on the wrong side: "
+                                f"{'an input scaling multiplies columns (W * l[None, :])' if feedforward else 'an output scaling multiplies rows (W * l[:, None])'}."))
+        raise Diagnosed(say("合併後的權重與 W·diag(l)（或 diag(l)·W）不同。", "The merged weight differs from W diag(l) (or diag(l) W)."))
+
+
+@pytest.mark.check(points=4, cell="test-merge", title={"zh": "合併後的模型等於未合併的 adapter", "en": "the merged model equals the unmerged adapter"},
+                   hint={"zh": "合併進 base 權重後 unload()，存成 safetensors；用 AutoModelForCausalLM 就能載入。",
+                         "en": "Merge into the base weights, unload(), save as safetensors; it loads with AutoModelForCausalLM."})
+def test_merged_equals_unmerged(submission, assignment, profile, grader_tmp):
+    from transformers import AutoModelForCausalLM
+
+    folder = copy_safe(submission.nb(NB).artifact_path("artifacts/merged"), grader_tmp / "merged")
+    try:
+        merged = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True).eval()
+    except Exception as err:
+        raise AssertionError(say(f"合併後的模型無法用 AutoModelForCausalLM 載入：{type(err).__name__}",
+                                 f"The merged model does not load with AutoModelForCausalLM: {type(err).__name__}")) from None
+    left = [n for n, _ in merged.named_parameters() if "ia3" in n]
+    assert not left, say(f"合併後仍有 IA3 參數：{left[:2]}", f"IA3 parameters remain after merging: {left[:2]}")
+    unmerged = load_adapter(submission.nb("02-train").artifact_path(IA3.adapter), base_model(IA3, profile), grader_tmp)
+    ids = probe_ids(profile)
+    with torch.no_grad():
+        a, b = merged(input_ids=ids).logits, unmerged(input_ids=ids).logits
+    gap = ((a - b).abs().max() / b.abs().max()).item()
+    rtol = assignment.settings["targets"]["merge_rtol"]
+    assert gap <= rtol, say(f"合併後與未合併（你的 adapter 載在新的 base 上）的 logits 相對差 {gap:.2e}，應 ≤ {rtol}。",
+                            f"Merged and unmerged (your adapter on a fresh base) logits differ by {gap:.2e} relative; "
+                            f"the bound is {rtol}.")
