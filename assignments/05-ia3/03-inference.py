@@ -64,8 +64,11 @@ assert not model.training, "推論時模型要在 eval() 模式"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "grader-seam-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Grader seam（不用改）
+#
+# grader 自己做一個 IA3 adapter（向量不是 1），放進你的資料夾，再用 **你的** `load_ia3` 載入比對 logits。
 
 # %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
-def logits_on(input_ids) -> torch.Tensor:
+def logits_on(folder: str, input_ids) -> torch.Tensor:
+    """Your load_ia3 on an adapter folder the grader made: the logits of ``input_ids``."""
     with torch.no_grad():
-        return load_ia3(ARTIFACTS / "ia3-adapter")(input_ids=input_ids).logits
+        return load_ia3(Path(folder))(input_ids=input_ids).logits

@@ -13,7 +13,8 @@ notebook cells are). Everything here is computed in the grader, on models the gr
 - ``frozen_base(model)``: names of non-adapter parameters that still require grad.
 - ``held_out_loss(model, case, profile)``: the mean response-token loss on the dataset's held-out
   split (never seen by pretraining or by the notebook's training): learning is judged from the
-  saved artifact, never from numbers the notebook wrote about itself.
+  saved artifact, never from numbers the notebook wrote about itself; ``require_learned`` fails a
+  check whose adapter lowers it by less than a fraction of the reference adapter's drop.
 - ``same_logits(a, b, ids)``, ``merged_gap(merged, unmerged, ids)``: reload and merge equivalence.
 - ``padding_gap(model, tokenizer, prompts)``: a right-padded batch against each row alone.
 
@@ -124,6 +125,19 @@ def held_out_loss(model, case: PeftCase, profile: str) -> float:
             total += float(model(**batch).loss) * n
             count += n
     return total / max(count, 1)
+
+
+def require_learned(case: PeftCase, profile: str, mine: Path, ref: Path, fraction: float, tmp: Path) -> None:
+    """The adapter in ``mine`` lowers the held-out loss by at least ``fraction`` of what the reference's
+    adapter in ``ref`` lowers it, both loaded by the grader on fresh bases of the same profile."""
+    base_loss = held_out_loss(base_model(case, profile), case, profile)
+    got, ref_drop = (base_loss - held_out_loss(load_adapter(folder, base_model(case, profile), tmp), case, profile)
+                     for folder in (mine, ref))
+    want = fraction * ref_drop
+    assert got >= want, say(
+        f"在 held-out 資料上，adapter 讓 loss 從 {base_loss:.3f} 下降 {got:.3f}；目標至少 {want:.3f}（參考解答下降量的 {fraction}×）。",
+        f"On held-out rows the adapter lowers the loss from {base_loss:.3f} by {got:.3f}; the target is at least "
+        f"{want:.3f} ({fraction}x the reference's drop).")
 
 
 def logits_gap(a, b, ids: torch.Tensor) -> float:

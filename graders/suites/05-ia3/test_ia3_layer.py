@@ -30,7 +30,8 @@ def _peft_output(w: dict, feedforward: bool) -> torch.Tensor:
                          "en": "keys/values: base(x) * l (scale the output); feed-forward: base(x * l) (scale the input)."},
                    visibility="hidden")
 def test_output_matches_peft(submission, rng):
-    d_in, d_out = int(torch.randint(5, 16, (1,), generator=rng)), int(torch.randint(5, 16, (1,), generator=rng))
+    d_in = int(torch.randint(5, 16, (1,), generator=rng))
+    d_out = d_in + int(torch.randint(1, 8, (1,), generator=rng))  # not square: l on the wrong side cannot fit
     for feedforward in (False, True):
         w = dict(weight=torch.randn(d_out, d_in, generator=rng), bias=torch.randn(d_out, generator=rng),
                  ia3_l=torch.rand(d_in if feedforward else d_out, generator=rng) + 0.5, x=torch.randn(4, d_in, generator=rng))

@@ -4,6 +4,7 @@ import torch
 
 from graders.plugin import say
 from graders.plugin.outcomes import Diagnosed
+from graders.suites import peft_tester
 from graders.suites.artifacts import copy_safe, probe_ids
 from graders.suites.peft_tester import PeftCase, base_model, load_adapter
 
@@ -52,6 +53,12 @@ def test_merged_equals_unmerged(submission, assignment, profile, grader_tmp):
         a, b = merged(input_ids=ids).logits, unmerged(input_ids=ids).logits
     gap = ((a - b).abs().max() / b.abs().max()).item()
     rtol = assignment.settings["targets"]["merge_rtol"]
+    if gap > rtol:
+        method = peft_tester.saved_json(submission.nb("02-train").artifact_path(IA3.adapter), "adapter_config.json",
+                                        grader_tmp).get("peft_type")
+        assert method == "IA3", say(f"你的 adapter 是 {method!r}，不是 IA3：04 只合併 IA3 向量，其他方法的權重沒有進入合併後的模型。",
+                                    f"Your adapter is {method!r}, not IA3: 04 merges IA3 vectors only, so the other "
+                                    "method's weights never reach the merged model.")
     assert gap <= rtol, say(f"合併後與未合併（你的 adapter 載在新的 base 上）的 logits 相對差 {gap:.2e}，應 ≤ {rtol}。",
                             f"Merged and unmerged (your adapter on a fresh base) logits differ by {gap:.2e} relative; "
                             f"the bound is {rtol}.")

@@ -9,12 +9,14 @@ NB = "01-setup"
 
 
 def peft_count(config: dict) -> int:
-    from peft import IA3Config, get_peft_model
+    """peft's IA3 (the course's placement: keys, values, down_proj's input) on a Llama built from ``config``."""
+    from peft import get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=16, max_position_embeddings=16, **config))
-    model = get_peft_model(model, IA3Config(target_modules=["k_proj", "v_proj", "down_proj"],
-                                            feedforward_modules=["down_proj"], task_type="CAUSAL_LM"))
+    from common_utils.peft_setup import make_peft_config
+
+    model = get_peft_model(LlamaForCausalLM(LlamaConfig(vocab_size=16, max_position_embeddings=16, **config)),
+                           make_peft_config("ia3"))
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -24,9 +26,11 @@ def peft_count(config: dict) -> int:
 def test_count_matches_peft(submission, rng):
     heads = [2, 4, 8][int(torch.randint(0, 3, (1,), generator=rng))]
     kv_heads = heads // 2  # grouped-query attention: fewer key/value heads than query heads
-    head_dim = int(torch.randint(2, 6, (1,), generator=rng))
-    config = {"hidden_size": heads * head_dim, "num_attention_heads": heads, "num_key_value_heads": kv_heads,
-              "intermediate_size": int(torch.randint(5, 40, (1,), generator=rng)),
+    head_dim = 2 * int(torch.randint(1, 4, (1,), generator=rng))  # RoPE needs an even head_dim
+    hidden = heads * head_dim
+    # intermediate_size > hidden_size, as in real FFNs: a formula that swaps them cannot pass by chance
+    config = {"hidden_size": hidden, "num_attention_heads": heads, "num_key_value_heads": kv_heads,
+              "intermediate_size": hidden + int(torch.randint(1, 24, (1,), generator=rng)),
               "num_hidden_layers": int(torch.randint(1, 4, (1,), generator=rng))}
     want = peft_count(config)
     got = int(submission.nb(NB).call("count_on", config))
