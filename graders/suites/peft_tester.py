@@ -15,7 +15,7 @@ notebook cells are). Everything here is computed in the grader, on models the gr
   split (never seen by pretraining or by the notebook's training): learning is judged from the
   saved artifact, never from numbers the notebook wrote about itself; ``require_learned`` fails a
   check whose adapter lowers it by less than a fraction of the reference adapter's drop.
-- ``same_logits(a, b, ids)``, ``merged_gap(merged, unmerged, ids)``: reload and merge equivalence.
+- ``logits_gap(a, b, ids)``, ``require_merged_equal(merged, unmerged, ids, rtol)``: reload and merge equivalence.
 - ``padding_gap(model, tokenizer, prompts)``: a right-padded batch against each row alone.
 
 Adding a PEFT lab (for example 05-ia3 on the tiny Llama):
@@ -145,6 +145,15 @@ def logits_gap(a, b, ids: torch.Tensor) -> float:
     with torch.no_grad():
         la, lb = a(input_ids=ids).logits, b(input_ids=ids).logits
     return ((la - lb).abs().max() / lb.abs().max()).item()
+
+
+def require_merged_equal(merged, unmerged, ids: torch.Tensor, rtol: float) -> None:
+    """The merged model's logits on ``ids`` equal the unmerged adapter's within ``rtol`` (``logits_gap``)."""
+    gap = logits_gap(merged, unmerged, ids)
+    assert gap <= rtol, say(f"合併後與未合併（adapter 載在新的 base 上）的 logits 相對差 {gap:.2e}，應 ≤ {rtol}："
+                            "合併的公式、以及合併進的是不是訓練時那個全精度 base？",
+                            f"Merged and unmerged (the adapter on a fresh base) logits differ by {gap:.2e} relative; the bound "
+                            f"is {rtol}: check the merge formula, and that the base merged into is the full-precision one trained.")
 
 
 def padding_gap(generate_batch, prompts: list[str], generate_one) -> list[int]:
