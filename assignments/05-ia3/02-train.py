@@ -79,13 +79,10 @@ x = torch.randn(3, 6)
 assert torch.equal(layer(x), layer.base(x)), "l = 1 時輸出應與 base 完全相同"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "config-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 2. 用 peft 設定 IA3 並訓練
+# ## 2. 用 peft 設定 IA3
 #
 # 寫 `make_ia3_config()`，回傳 `peft.IA3Config`：`target_modules` 是 `k_proj`、`v_proj`、`down_proj`，
 # `feedforward_modules` 是 `down_proj`（只有它縮放輸入），`task_type="CAUSAL_LM"`。
-#
-# 再寫 `train(model, batches, max_steps, lr)`（AdamW 只更新可訓練參數；每步 forward → backward → step → zero_grad；
-# 回傳 loss 的 list；先 `model.train()`）。IA3 的參數很少，學習率要比 LoRA 大。
 
 # %% nbgrader={"grade": false, "grade_id": "ia3-config", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def make_ia3_config() -> IA3Config:
@@ -95,6 +92,15 @@ def make_ia3_config() -> IA3Config:
     ### END SOLUTION
 
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "train-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## 3. 訓練迴圈
+#
+# 寫 `train(model, batches, max_steps, lr)`：用 `torch.optim.AdamW` 只更新 `requires_grad` 的參數，
+# 依序取 `batches`（用完從頭再來），每步 forward → `loss.backward()` → `step()` → `zero_grad()`，
+# 回傳每一步的 loss（Python float 的 list）。記得先 `model.train()`。
+# IA3 只學幾個向量（tiny 上每層 256 個數），而且從 1 出發，學習率要比 LoRA 大。
+
+# %% nbgrader={"grade": false, "grade_id": "train-loop", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train(model: nn.Module, batches: list[dict], max_steps: int, lr: float) -> list[float]:
     ### BEGIN SOLUTION
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
@@ -110,7 +116,7 @@ def train(model: nn.Module, batches: list[dict], max_steps: int, lr: float) -> l
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": false, "grade_id": "train-ia3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "data", "locked": true, "schema_version": 3, "solution": false, "task": false}
 MAX_STEPS = 100 if PROFILE == "tiny" else 500
 LR = 1e-2 if PROFILE == "tiny" else 3e-3
 BATCH_SIZE = 8 if PROFILE == "tiny" else 4
@@ -121,7 +127,9 @@ dataset = InstructionDataset(rows, tokenizer, template="alpaca", max_length=128)
 loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, collate_fn=InstructionDataCollator(tokenizer, pad_to_multiple_of=8),
                     generator=torch.Generator().manual_seed(0))
 batches = [batch for _, batch in zip(range(MAX_STEPS), itertools.cycle(loader))]
+print(f"{len(dataset):,} examples, {len(batches)} batches of {BATCH_SIZE}")
 
+# %% nbgrader={"grade": false, "grade_id": "train-ia3", "locked": true, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
 model = get_peft_model(load_model("llama", PROFILE, for_training=True), make_ia3_config())
 n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
