@@ -16,21 +16,26 @@ IA3 = PeftCase(family="llama", method="ia3", notebook="02-train", adapter="artif
                    hint={"zh": "keys/values：W * l[:, None]；feed-forward：W * l[None, :]。", "en": "keys/values: W * l[:, None]; feed-forward: W * l[None, :]."},
                    visibility="hidden")
 def test_weight_formula(submission, rng):
-    d = int(torch.randint(5, 12, (1,), generator=rng))  # square: a swapped side still has the right shape
-    W = torch.randn(d, d, generator=rng)
-    for feedforward in (False, True):
-        l_vec = torch.rand(d, generator=rng) + 0.5
+    d = int(torch.randint(5, 12, (1,), generator=rng))
+    # Square first (a swapped side still has the right shape, so it is told apart), then (out, in) as k_proj under GQA.
+    shapes = [(d, d), (d, d + int(torch.randint(1, 6, (1,), generator=rng)))]
+    for (d_out, d_in), feedforward in ((shape, ff) for shape in shapes for ff in (False, True)):
+        W = torch.randn(d_out, d_in, generator=rng)
+        l_vec = torch.rand(d_in if feedforward else d_out, generator=rng) + 0.5
         want = W * (l_vec.reshape(1, -1) if feedforward else l_vec.reshape(-1, 1))
         got = submission.nb(NB).call("merge_on", W, l_vec, feedforward)
-        if torch.allclose(got, want, atol=1e-6, rtol=1e-5):
+        if tuple(got.shape) == tuple(want.shape) and torch.allclose(got, want, atol=1e-6, rtol=1e-5):
             continue
-        swapped = W * (l_vec.reshape(-1, 1) if feedforward else l_vec.reshape(1, -1))
-        if torch.allclose(got, swapped, atol=1e-6, rtol=1e-5):
+        swapped = W * (l_vec.reshape(-1, 1) if feedforward else l_vec.reshape(1, -1)) if d_out == d_in else None
+        if swapped is not None and torch.allclose(got, swapped, atol=1e-6, rtol=1e-5):
             raise Diagnosed(say(f"{'feed-forward' if feedforward else 'keys/values'} 乘錯了邊："
                                 f"{'縮放輸入要乘在每一行（W * l[None, :]）' if feedforward else '縮放輸出要乘在每一列（W * l[:, None]）'}。",
                                 f"{'feed-forward' if feedforward else 'keys/values'} scaled on the wrong side: "
                                 f"{'an input scaling multiplies columns (W * l[None, :])' if feedforward else 'an output scaling multiplies rows (W * l[:, None])'}."))
-        raise Diagnosed(say("合併後的權重與 W·diag(l)（或 diag(l)·W）不同。", "The merged weight differs from W diag(l) (or diag(l) W)."))
+        raise Diagnosed(say(f"W 的形狀 {(d_out, d_in)}、feedforward={feedforward}：合併後的權重與 "
+                            f"{'W·diag(l)' if feedforward else 'diag(l)·W'} 不同（應為形狀 {(d_out, d_in)}，實際 {tuple(got.shape)}）。",
+                            f"W of shape {(d_out, d_in)}, feedforward={feedforward}: the merged weight differs from "
+                            f"{'W diag(l)' if feedforward else 'diag(l) W'} (shape {(d_out, d_in)} expected, got {tuple(got.shape)})."))
 
 
 @pytest.mark.check(points=4, cell="test-merge", title={"zh": "合併後的模型等於未合併的 adapter", "en": "the merged model equals the unmerged adapter"},
