@@ -13,8 +13,9 @@ notebook cells are). Everything here is computed in the grader, on models the gr
 - ``frozen_base(model)``: names of non-adapter parameters that still require grad.
 - ``held_out_loss(model, case, profile)``: the mean response-token loss on the dataset's held-out
   split (never seen by pretraining or by the notebook's training): learning is judged from the
-  saved artifact, never from numbers the notebook wrote about itself.
-- ``same_logits(a, b, ids)``, ``merged_gap(merged, unmerged, ids)``: reload and merge equivalence.
+  saved artifact, never from numbers the notebook wrote about itself; ``require_learned`` fails a
+  check whose adapter lowers it by less than a fraction of the reference adapter's drop.
+- ``logits_gap(a, b, ids)``, ``require_merged_equal(merged, unmerged, ids, rtol)``: reload and merge equivalence.
 - ``padding_gap(model, tokenizer, prompts)``: a right-padded batch against each row alone.
 
 Adding a PEFT lab (for example 05-ia3 on the tiny Llama):
@@ -126,11 +127,33 @@ def held_out_loss(model, case: PeftCase, profile: str) -> float:
     return total / max(count, 1)
 
 
+def require_learned(case: PeftCase, profile: str, mine: Path, ref: Path, fraction: float, tmp: Path) -> None:
+    """The adapter in ``mine`` lowers the held-out loss by at least ``fraction`` of what the reference's
+    adapter in ``ref`` lowers it, both loaded by the grader on fresh bases of the same profile."""
+    base_loss = held_out_loss(base_model(case, profile), case, profile)
+    got, ref_drop = (base_loss - held_out_loss(load_adapter(folder, base_model(case, profile), tmp), case, profile)
+                     for folder in (mine, ref))
+    want = fraction * ref_drop
+    assert got >= want, say(
+        f"在 held-out 資料上，adapter 讓 loss 從 {base_loss:.3f} 下降 {got:.3f}；目標至少 {want:.3f}（參考解答下降量的 {fraction}×）。",
+        f"On held-out rows the adapter lowers the loss from {base_loss:.3f} by {got:.3f}; the target is at least "
+        f"{want:.3f} ({fraction}x the reference's drop).")
+
+
 def logits_gap(a, b, ids: torch.Tensor) -> float:
     """max |a - b| / max |b| over the logits of ``ids``."""
     with torch.no_grad():
         la, lb = a(input_ids=ids.to(a.device)).logits.float().cpu(), b(input_ids=ids.to(b.device)).logits.float().cpu()
     return ((la - lb).abs().max() / lb.abs().max()).item()
+
+
+def require_merged_equal(merged, unmerged, ids: torch.Tensor, rtol: float) -> None:
+    """The merged model's logits on ``ids`` equal the unmerged adapter's within ``rtol`` (``logits_gap``)."""
+    gap = logits_gap(merged, unmerged, ids)
+    assert gap <= rtol, say(f"合併後與未合併（adapter 載在新的 base 上）的 logits 相對差 {gap:.2e}，應 ≤ {rtol}："
+                            "合併的公式、以及合併進的是不是訓練時那個全精度 base？",
+                            f"Merged and unmerged (the adapter on a fresh base) logits differ by {gap:.2e} relative; the bound "
+                            f"is {rtol}: check the merge formula, and that the base merged into is the full-precision one trained.")
 
 
 def padding_gap(generate_batch, prompts: list[str], generate_one) -> list[int]:

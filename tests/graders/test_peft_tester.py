@@ -7,6 +7,7 @@ from graders.plugin import i18n
 from graders.suites.peft_tester import PeftCase, count_diagnosis, expected_trainable, frozen_base
 
 LORA = PeftCase(family="llama", method="lora", notebook="02-train", adapter="artifacts/lora-adapter")
+IA3 = PeftCase(family="llama", method="ia3", notebook="02-train", adapter="artifacts/ia3-adapter")
 
 
 def test_expected_trainable_is_r_times_in_plus_out_per_module_and_layer():
@@ -50,3 +51,37 @@ def test_frozen_base_lists_base_parameters_left_trainable():
     assert frozen_base(model) == []
     model.base_model.model.lm_head.weight.requires_grad_(True)
     assert frozen_base(model) == ["base_model.model.lm_head.weight"]
+
+
+def _ia3_adapter(folder, train_steps: int):
+    """An IA3 adapter on the tiny Llama, trained ``train_steps`` steps on the held-out rows themselves
+    (so that it surely lowers their loss), saved in ``folder``."""
+    import torch
+    from peft import get_peft_model
+
+    from common_utils.models import load_model
+    from common_utils.peft_setup import make_peft_config
+    from graders.suites.peft_tester import held_out_batches
+
+    model = get_peft_model(load_model("llama"), make_peft_config("ia3"))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
+    for _, batch in zip(range(train_steps), held_out_batches(IA3, "tiny") * train_steps):
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(str(folder))
+    return folder
+
+
+
+def test_require_learned_passes_the_reference_and_fails_an_adapter_that_did_not_learn(tmp_path):
+    from graders.suites.peft_tester import require_learned
+
+    trained, untrained = _ia3_adapter(tmp_path / "trained", 8), _ia3_adapter(tmp_path / "untrained", 0)
+    require_learned(IA3, "tiny", trained, trained, 0.5, tmp_path / "grader")
+    i18n.set_lang("en")
+    try:
+        with pytest.raises(AssertionError, match=r"lowers the loss from \d+\.\d+ by 0\.000; the target is at least \d"):
+            require_learned(IA3, "tiny", untrained, trained, 0.5, tmp_path / "grader")
+    finally:
+        i18n.set_lang("zh")

@@ -5,6 +5,7 @@ import torch
 from graders.plugin import say
 from graders.plugin.outcomes import Diagnosed
 from graders.suites.artifacts import copy_safe, probe_ids
+from graders.suites.peft_tester import require_merged_equal
 
 NB = "04-merge-and-deploy"
 MERGED = "artifacts/merged"
@@ -109,12 +110,6 @@ def test_merged_is_plain(merged_model):
                          "en": "Merge into the very full-precision base that was trained: the same load_model, "
                                "not quantized, not re-initialised."}, visibility="hidden")
 def test_merged_equals_unmerged(submission, merged_model, load_adapter, profile, assignment):
-    rtol = assignment.settings["targets"]["merge_rtol"]
     # The adapter 04 merged: the student's own, or the reference's copy if 02 produced none.
     unmerged = load_adapter(submission.nb(NB).artifact_path("artifacts/lora-adapter"))
-    ids = probe_ids(profile)
-    with torch.no_grad():
-        want = unmerged(input_ids=ids.to(unmerged.device)).logits.float().cpu()
-        got = merged_model(input_ids=ids.to(merged_model.device)).logits.float().cpu()
-    err = ((got - want).abs().max() / want.abs().max()).item()
-    assert err <= rtol
+    require_merged_equal(merged_model, unmerged, probe_ids(profile), assignment.settings["targets"]["merge_rtol"])

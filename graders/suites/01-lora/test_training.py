@@ -7,7 +7,7 @@ from graders.plugin import say
 from graders.plugin.outcomes import Diagnosed
 from graders.suites.artifacts import copy_safe
 from graders.suites.peft_tester import (PeftCase, base_model, count_diagnosis, expected_trainable, held_out_loss,
-                                        load_adapter, require_reload)
+                                        load_adapter, require_learned, require_reload)
 
 NB = "02-train"
 ADAPTER = "artifacts/lora-adapter"
@@ -68,15 +68,8 @@ def _learned(handle, relpath, base_loss, base, tmp, profile):
                          "en": "AdamW over trainable parameters; each step backward -> step -> zero_grad; save the trained model."},
                    visibility="hidden")  # the target is a fraction of the reference's drop: no reference in a student kit
 def test_learns_on_held_out(submission, reference, assignment, profile, grader_tmp):
-    fraction = assignment.settings["targets"]["loss_drop_fraction"]
-    base = base_model(LORA, profile)
-    base_loss = held_out_loss(base, LORA, profile)
-    got = _learned(submission.nb(NB), ADAPTER, base_loss, base_model(LORA, profile), grader_tmp, profile)
-    want = fraction * _learned(reference.nb(NB), ADAPTER, base_loss, base_model(LORA, profile), grader_tmp, profile)
-    assert got >= want, say(
-        f"在 held-out 資料上，adapter 讓 loss 從 {base_loss:.3f} 下降 {got:.3f}；目標至少 {want:.3f}（參考解答下降量的 {fraction}×）。",
-        f"On held-out rows the adapter lowers the loss from {base_loss:.3f} by {got:.3f}; the target is at least "
-        f"{want:.3f} ({fraction}x the reference's drop).")
+    require_learned(LORA, profile, submission.nb(NB).artifact_path(ADAPTER), reference.nb(NB).artifact_path(ADAPTER),
+                    assignment.settings["targets"]["loss_drop_fraction"], grader_tmp)
 
 
 @pytest.mark.check(points=2, cell="test-train-lora", title={"zh": "存下的 adapter 載回後 logits 相同", "en": "the saved adapter reloads to the same logits"},
