@@ -17,7 +17,7 @@ from rich.console import Console
 
 from graders import paths
 from graders.assignment import load_assignment
-from graders.cli.progress import BatchProgress, summary_table
+from graders.cli.progress import BatchProgress, summary_line, summary_table
 from graders.engine.batch import grade_batch
 from graders.engine.grade_one import GradeOptions
 from graders.errors import EXIT_OK, EXIT_UNGRADED, CourseError
@@ -92,10 +92,9 @@ def run(args: argparse.Namespace) -> int:
     results = summary.graded + summary.ungraded
     if results:
         console.print(summary_table(results))
-    done = len(summary.graded) + len(summary.ungraded)
-    console.print(f"graded {len(summary.graded)}, skipped {len(summary.skipped)} unchanged, "
-                  f"ungraded {len(summary.ungraded)} in {elapsed:.0f} s ({60 * done / max(elapsed, 1e-9):.1f} "
-                  f"submissions/min, --jobs {args.jobs}); results in {args.out / assignment.name}")
+    # One line however narrow the terminal (or none, in a log): soft_wrap leaves it unbroken.
+    console.print(summary_line(len(summary.graded), len(summary.skipped), len(summary.ungraded), elapsed, args.jobs,
+                               args.out / assignment.name), soft_wrap=True, markup=False, highlight=False)
     for name in summary.refused:
         console.print(f"[red]refused folder {name!r}: not a valid student id (letters, digits, . _ @ + -)[/red]")
     for r in summary.ungraded:
