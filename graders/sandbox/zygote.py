@@ -18,7 +18,8 @@ any student code (see ``zygote_main``): new mount, pid, network, ipc and uts nam
 policy's environment. So a warm kernel sees exactly what a cold one sees; what it shares with
 the other kernels of its worker is the memory image of the trusted modules (copy-on-write; the
 address layout too, so ASLR is per worker, not per kernel), and import-time state of those
-modules: huggingface_hub's cache paths point under /tmp, not the scratch folder.
+modules, except the cache and config paths derived from $HOME (Hugging Face's among them), which
+each kernel points at its own scratch folder as a cold kernel has them (``zygote_main.rehome``).
 
 The grader learns the kernel's host pid by mapping the namespace pid that the zygote reports
 (``NSpid`` in /proc), puts it in the kernel's pids cgroup, then says "go"; from there

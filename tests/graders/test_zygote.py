@@ -95,6 +95,17 @@ def test_another_submissions_scratch_is_out_of_reach(scratches, warm):
 
 
 @BOTH
+def test_hugging_face_caches_lie_in_the_kernels_own_scratch(scratches, warm):
+    session = started(scratches[0], warm)
+    try:
+        paths = out(session, "import huggingface_hub.constants as c, transformers.utils.hub as t\n"
+                             "print(c.HF_HOME, c.HF_HUB_CACHE, c.HF_TOKEN_PATH, t.HF_MODULES_CACHE)").split()
+        assert len(paths) == 4 and all(p.startswith(str(scratches[0]) + "/.cache/huggingface") for p in paths), paths
+    finally:
+        session.close()
+
+
+@BOTH
 def test_close_kills_daemons_the_kernel_left_behind(scratches, warm):
     session = started(scratches[0], warm)
     out(session, "import subprocess\nsubprocess.Popen(['setsid', 'sh', '-c', 'sleep 600 & sleep 600 & wait'], "
