@@ -190,7 +190,10 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
         session = KernelSession(self.scratch, self.policy, self.uid)
         self.sessions.append(session)
         session.start()
-        if session.start_attempts > 1:
+        if session.cold_reason:
+            self.flags.append(Flag(F.WARM_KERNEL_FALLBACK, f"the kernel for {name} started cold instead of from the "
+                                   f"warm-kernel zygote: {session.cold_reason}", name))
+        if session.slow_start:
             self.flags.append(Flag(F.SLOW_KERNEL_START, f"the kernel for {name} did not answer in time and was "
                                    f"started again (took {session.start_s:.0f} s in all)", name))
         return session

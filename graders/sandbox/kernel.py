@@ -107,6 +107,8 @@ class KernelSession:
         self.start_s = 0.0  # how long the kernel took to answer its first request
         self.start_attempts = 0  # 2 when the first start failed and a second one worked
         self.warm = False  # forked from the worker's zygote (graders/sandbox/zygote.py), not started cold
+        self.cold_reason = ""  # why a kernel meant to be warm started cold (a broken zygote, a failed fork or start)
+        self.slow_start = False  # a cold start gave no answer in time and was tried again
         self.cgroup: PidsCgroup | None = None
         self._proc: subprocess.Popen | None = None
         self._client: BlockingKernelClient | None = None
@@ -123,6 +125,7 @@ class KernelSession:
         self.uid = self._wanted_uid if self._wanted_uid is not None else sandbox_uid()
         started = time.perf_counter()
         warm = zygote.usable(self.policy, use_bwrap)
+        self.cold_reason, self.slow_start = "", False
         for attempt in (1, 2):
             self.start_attempts = attempt
             try:
@@ -131,6 +134,10 @@ class KernelSession:
                 break
             except KernelStartError as err:
                 self._teardown()
+                if self.warm:
+                    self.cold_reason = f"the warm kernel did not start ({err})"
+                else:
+                    self.slow_start = True
                 warm = False  # a second try is always cold: a broken zygote never costs a grade
                 if attempt == 2:
                     self.close()
@@ -160,8 +167,12 @@ class KernelSession:
     def _spawn_warm(self, args: list[str]) -> bool:
         """Fork the kernel from this worker's zygote; False (start it cold) where there is none."""
         env = self._environment()
-        source = zygote.for_kernel(self.scratch, self.policy, env)
-        if source is None:
+        try:
+            source = zygote.for_kernel(self.scratch, self.policy, env)
+        except zygote.ZygoteError as err:
+            self.cold_reason = str(err)
+            return False
+        if source is None:  # warm kernels cannot serve this scratch folder (said once); no fallback
             return False
         request = {"scratch": str(self.scratch.resolve()), "uid": self.uid, "env": env, "argv": args,
                    "log": str(self.scratch.resolve() / ".kernel" / "kernel.log"), "threads": self.policy.threads,
@@ -170,6 +181,7 @@ class KernelSession:
             self._proc = source.spawn(request, self.cgroup.procs_file)
         except zygote.ZygoteError as err:
             print(f"course: a warm kernel could not be forked ({err}); starting it cold", file=sys.stderr)
+            self.cold_reason = f"a warm kernel could not be forked ({err})"
             return False
         return True
 
