@@ -14,6 +14,7 @@ grading host does not fail honest work; wall-clock time is only a generous guard
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -110,6 +111,7 @@ class KernelSession:
         self.cold_reason = ""  # why a kernel meant to be warm started cold (a broken zygote, a failed fork or start)
         self.slow_start = False  # a cold start gave no answer in time and was tried again
         self.cgroup: PidsCgroup | None = None
+        self.connection: dict = {}  # the kernel's connection info (ipc sockets in the scratch folder, key)
         self._proc: subprocess.Popen | None = None
         self._client: BlockingKernelClient | None = None
         self._context: zmq.Context | None = None
@@ -156,13 +158,14 @@ class KernelSession:
             conn_file.unlink()
         write_connection_file(str(conn_file), transport="ipc", ip=str(runtime / f"ipc-{secrets.token_hex(4)}"),
                               key=secrets.token_hex(16).encode())
+        self.connection = json.loads(conn_file.read_text())  # the next kernel in this scratch rewrites the file
         (runtime / "kernel.log").write_bytes(b"")  # the kernel's own stderr, for a failed start
         hand_over(self.scratch, self.uid)
         args = ["-f", str(conn_file), "--HistoryManager.enabled=False", "--IPKernelApp.parent_handle=0"]
         self.warm = warm and self._spawn_warm(args)
         if not self.warm:
             self._spawn_cold(use_bwrap, args)
-        self._connect(conn_file)
+        self._connect()
 
     def _spawn_warm(self, args: list[str]) -> bool:
         """Fork the kernel from this worker's zygote; False (start it cold) where there is none."""
@@ -198,13 +201,13 @@ class KernelSession:
                                           preexec_fn=preexec(self.policy, self.cgroup.procs_file, self.uid,
                                                              setuid=not use_bwrap))
 
-    def _connect(self, conn_file: Path) -> None:
+    def _connect(self) -> None:
         # Our own ZeroMQ context: every socket refuses messages over MAX_MESSAGE_BYTES, so a kernel
         # that floods its output cannot make this process decode hundreds of MB at once.
         self._context = zmq.Context()
         self._context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-        self._client = BlockingKernelClient(connection_file=str(conn_file), context=self._context)
-        self._client.load_connection_file()
+        self._client = BlockingKernelClient(context=self._context)
+        self._client.load_connection_info(self.connection)
         self._client.start_channels(hb=False)
         self._watch()
 
@@ -313,17 +316,7 @@ class KernelSession:
     def _teardown(self) -> None:
         """Kill the tree and free the client, the sockets and the cgroup."""
         self._closed.set()
-        for monitor in self._monitors.values():
-            with contextlib.suppress(Exception):
-                monitor.close(linger=0)
-        self._monitors = {}
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                self._client.stop_channels()
-        if self._context is not None:
-            with contextlib.suppress(Exception):
-                self._context.destroy(linger=0)
-        self._client = self._context = None
+        self._disconnect()
         if self._proc is not None:
             procs = self._tree()
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -335,6 +328,20 @@ class KernelSession:
                 self._proc.wait(timeout=10)
         if self.cgroup is not None:
             self.cgroup.close()
+
+    def _disconnect(self) -> None:
+        """Close the monitors, the client's sockets and our ZeroMQ context."""
+        for monitor in self._monitors.values():
+            with contextlib.suppress(Exception):
+                monitor.close(linger=0)
+        self._monitors = {}
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.stop_channels()
+        if self._context is not None:
+            with contextlib.suppress(Exception):
+                self._context.destroy(linger=0)
+        self._client = self._context = None
 
     def close(self) -> None:
         """Kill the kernel's whole tree; safe to call twice."""
