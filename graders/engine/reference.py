@@ -19,6 +19,7 @@ import ast
 import json
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,15 +95,17 @@ def suite_uses_reference(assignment: Assignment) -> bool:
 
 @dataclass
 class ReferenceLink:
-    """What a worker needs to find the batch's reference (picklable, passed at worker start)."""
-    ready: Any  # a multiprocessing Event, set when the manifest is written
-    manifest: str  # JSON: the kernels (pid, connection, scratch, uid) or the error that stopped the run
-    locks: dict  # notebook -> a multiprocessing Lock: one request at a time per kernel
+    """What a worker needs to find the batch's reference: paths only, so it pickles anywhere."""
+    manifest: str  # JSON, there once the run is over: the kernels (pid, connection, scratch, uid) or its error
+    turns: dict  # notebook -> lock file: one request at a time per kernel (graders/sandbox/attached.py)
     wait_s: float
 
     def read(self) -> dict:
-        if not self.ready.wait(self.wait_s):
-            raise ReferenceUnavailable(f"the reference solution did not finish within {self.wait_s:g} s")
+        deadline = time.monotonic() + self.wait_s
+        while not Path(self.manifest).exists():  # written whole, then renamed into place
+            if time.monotonic() > deadline:
+                raise ReferenceUnavailable(f"the reference solution did not finish within {self.wait_s:g} s")
+            time.sleep(0.1)
         manifest = json.loads(Path(self.manifest).read_text())
         if manifest.get("error"):
             raise ReferenceUnavailable(manifest["error"])
@@ -112,7 +115,7 @@ class ReferenceLink:
 class SharedReference:
     """The batch process's side: run the reference once, in a thread, and say where it is."""
 
-    def __init__(self, assignment: Assignment, options, ctx):
+    def __init__(self, assignment: Assignment, options):
         from graders.sandbox.scratch import scratch_dir
 
         from graders.engine.grade_one import make_policy
@@ -122,8 +125,9 @@ class SharedReference:
         self._folder = scratch_dir("reference-link")
         policy = make_policy(assignment, options, [])  # a kernel may start twice, then run to its guard
         wait_s = len(assignment.notebooks) * (2 * START_TIMEOUT_S + policy.wall_guard(policy.notebook_timeout_s))
-        self.link = ReferenceLink(ready=ctx.Event(), manifest=str(Path(self._folder.name) / "manifest.json"),
-                                  locks={name: ctx.Lock() for name in assignment.notebooks}, wait_s=wait_s)
+        folder = Path(self._folder.name)
+        self.link = ReferenceLink(manifest=str(folder / "manifest.json"), wait_s=wait_s,
+                                  turns={name: str(folder / f"{name}.turn") for name in assignment.notebooks})
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reference", daemon=True)
         self._thread.start()
@@ -140,7 +144,6 @@ class SharedReference:
             path = Path(self.link.manifest)
             path.with_suffix(".tmp").write_text(json.dumps(manifest))
             path.with_suffix(".tmp").rename(path)
-            self.link.ready.set()
             self._stop.wait()
         finally:
             from graders.sandbox import zygote
@@ -195,7 +198,7 @@ class AttachedReference(LazyReference):
         from graders.channel import Channel
         from graders.engine.grade_one import make_policy
         from graders.engine.handles import NotebookHandle, SubmissionHandle
-        from graders.sandbox.attached import AttachedKernel
+        from graders.sandbox.attached import AttachedKernel, Turns
 
         manifest = self.link.read()
         scratch, uid = Path(manifest["scratch"]), manifest["uid"]
@@ -206,7 +209,7 @@ class AttachedReference(LazyReference):
             if kernel is None:
                 handles[name] = NotebookHandle(name, None, scratch, f"the reference did not run {name}")
                 continue
-            session = AttachedKernel(scratch, policy, uid, kernel["pid"], kernel["connection"], self.link.locks[name])
+            session = AttachedKernel(scratch, policy, uid, kernel["pid"], kernel["connection"], Turns(self.link.turns[name]))
             self._sessions.append(session)
             session.start()
             handles[name] = NotebookHandle(name, Channel(session), scratch)

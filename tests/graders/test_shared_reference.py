@@ -17,7 +17,9 @@ from graders.engine.grade_one import GradeOptions
 from graders.engine.reference import (AttachedReference, ReferenceLink, ReferenceUnavailable, SharedReference,
                                       suite_uses_reference)
 from graders.sandbox import SandboxPolicy
-from graders.sandbox.attached import AttachedKernel
+from graders.sandbox.attached import AttachedKernel, Turns
+
+from tests.graders.helpers import REPO
 
 A = "00-pytorch-basics"
 OPTIONS = GradeOptions(threads=1)
@@ -41,15 +43,14 @@ def _ask_in_worker(_: int) -> tuple[int, int]:
 
 @pytest.fixture
 def shared():
-    ctx = get_context("forkserver")
-    reference = SharedReference(load_assignment(A), OPTIONS, ctx)
-    yield reference, ctx
+    reference = SharedReference(load_assignment(A), OPTIONS)
+    yield reference
     reference.close()
 
 
 def test_workers_call_the_one_reference_the_batch_process_ran(shared):
-    reference, ctx = shared
-    with ProcessPoolExecutor(max_workers=2, mp_context=ctx, initializer=_worker_start,
+    reference = shared
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("forkserver"), initializer=_worker_start,
                              initargs=(reference.link,)) as pool:
         answers = list(pool.map(_ask_in_worker, range(2)))
     owned = reference.link.read()["notebooks"]["basics.ipynb"]["pid"]
@@ -57,7 +58,7 @@ def test_workers_call_the_one_reference_the_batch_process_ran(shared):
 
 
 def test_a_worker_whose_shared_kernel_is_gone_runs_a_reference_of_its_own(shared, capsys):
-    reference, _ = shared
+    reference = shared
     attached = AttachedReference(load_assignment(A), OPTIONS, reference.link)
     try:
         assert attached.call("linear_param_count", 3, 4, bias=False) == 12
@@ -73,10 +74,8 @@ def test_a_worker_whose_shared_kernel_is_gone_runs_a_reference_of_its_own(shared
 
 
 def test_a_reference_that_failed_fails_every_worker_with_its_reason(tmp_path):
-    ready = threading.Event()
-    ready.set()
     (tmp_path / "manifest.json").write_text(json.dumps({"error": "the reference solution fails in basics.ipynb cell x"}))
-    link = ReferenceLink(ready=ready, manifest=str(tmp_path / "manifest.json"), locks={}, wait_s=1)
+    link = ReferenceLink(manifest=str(tmp_path / "manifest.json"), turns={}, wait_s=1)
     attached = AttachedReference(load_assignment(A), OPTIONS, link)
     for _ in range(2):  # every time, not only the first
         with pytest.raises(ReferenceUnavailable, match="fails in basics.ipynb cell x"):
@@ -91,6 +90,27 @@ def test_a_request_waits_its_turn_on_a_shared_kernel(tmp_path):
     with lock:  # another worker's request is running
         result = kernel.execute("1 + 1", timeout=0.1)
     assert result.status == "timeout" and "stayed busy" in result.error
+
+
+def test_a_worker_killed_during_its_turn_gives_the_turn_back(tmp_path):
+    import subprocess
+    import sys
+
+    turn = str(tmp_path / "basics.ipynb.turn")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom graders.sandbox.attached import Turns\n"
+                               f"assert Turns({turn!r}).acquire(timeout=5)\nprint('held', flush=True)\ntime.sleep(600)"],
+                              stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert not Turns(turn).acquire(timeout=0.2)
+        holder.kill()
+        holder.wait()
+        mine = Turns(turn)
+        assert mine.acquire(timeout=5)
+        mine.release()
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_only_suites_that_name_the_reference_get_one():
