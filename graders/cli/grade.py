@@ -10,6 +10,7 @@ gradebook OUT/gradebook.sqlite. Exit 0 when every submission was graded (whateve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -75,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     p.add_argument("--shard", default=None, metavar="I/N", help="grade only shard I of N (a stable split by student id)")
     p.add_argument("--force", action="store_true", help="re-grade submissions whose files and grader are unchanged")
+    p.add_argument("--shared-reference", action="store_true",
+                   help="with --jobs N, run the reference once in this process and let every worker call it "
+                        "(less memory; calls take turns, so a check that times reference calls counts the wait)")
     add_grading_options(p)
 
 
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise CourseError(f"--jobs {args.jobs}: give 1 or more")
     assignment = load_assignment(args.assignment)
-    options = options_from(args)
+    options = dataclasses.replace(options_from(args), shared_reference=args.shared_reference)
     started = time.perf_counter()
     summary = grade_batch(assignment, args.submitted, args.out, options, jobs=args.jobs,
                           shard=parse_shard(args.shard), force=args.force,

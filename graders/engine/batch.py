@@ -193,7 +193,8 @@ def _run_pool(assignment, pending, options, version, extra_hidden, jobs, done) -
     ctx = get_context("forkserver")
     ctx.set_forkserver_preload(["torch", "pytest", "graders.engine.grade_one", "graders.channel.client"])
     # One reference for the batch, run here while the workers grade their first submissions.
-    shared = SharedReference(assignment, options) if pending and suite_uses_reference(assignment) else None
+    wanted = options.shared_reference and pending and suite_uses_reference(assignment)
+    shared = SharedReference(assignment, options) if wanted else None
     try:
         _pool_rounds(assignment, pending, options, version, extra_hidden, jobs, done, ctx, shared)
     finally:

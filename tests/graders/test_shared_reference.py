@@ -116,3 +116,15 @@ def test_a_worker_killed_during_its_turn_gives_the_turn_back(tmp_path):
 def test_only_suites_that_name_the_reference_get_one():
     assert suite_uses_reference(load_assignment(A))
     assert not suite_uses_reference(load_assignment("12-ddp"))
+
+
+def test_the_batch_shares_its_reference_only_when_asked(monkeypatch):
+    import argparse
+
+    from graders.cli.grade import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args([A, "submitted"]).shared_reference is False
+    assert parser.parse_args([A, "submitted", "--shared-reference"]).shared_reference is True
+    assert GradeOptions().shared_reference is False
