@@ -8,10 +8,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save_file
-
 from graders.channel.errors import ChannelError, StudentError
 from graders.channel.shim import SHIM
 
@@ -37,6 +33,8 @@ def read_capped(path: Path, cap: int = MAX_RESPONSE_BYTES) -> bytes:
 
 
 def _encode(value: Any, tensors: dict) -> Any:
+    import torch  # imported on use: the batch process holds channels to the shared reference without torch
+
     if isinstance(value, torch.Tensor):
         key = f"a{len(tensors)}"
         tensors[key] = value.detach().cpu().contiguous()
@@ -120,6 +118,8 @@ class Channel:
         if request is not None:
             (folder / "request.json").write_text(json.dumps(request))
             if tensors:
+                from safetensors.torch import save_file
+
                 save_file(tensors, str(folder / "request.safetensors"))
             for written in folder.iterdir():
                 written.chmod(0o644)  # safetensors writes 0600; the kernel's uid must read it
@@ -143,6 +143,8 @@ class Channel:
         if "value" not in payload:
             raise ChannelError("the answer has no value")
         tensors = {}
+        from safetensors.torch import load as load_safetensors
+
         if (folder / "response.safetensors").exists() or (folder / "response.safetensors").is_symlink():
             try:
                 tensors = load_safetensors(read_capped(folder / "response.safetensors", self.max_bytes))
@@ -183,6 +185,8 @@ class Channel:
 
     def read_safetensors(self, relpath: str) -> dict:
         """The tensors of a safetensors file the notebook wrote, size-capped."""
+        from safetensors.torch import load as load_safetensors
+
         raw = read_capped(self.artifact_path(relpath), self.max_bytes)
         try:
             return load_safetensors(raw)

@@ -10,6 +10,7 @@ gradebook OUT/gradebook.sqlite. Exit 0 when every submission was graded (whateve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from graders import paths
 from graders.assignment import load_assignment
-from graders.cli.progress import BatchProgress, summary_table
+from graders.cli.progress import BatchProgress, summary_line, summary_table
 from graders.engine.batch import grade_batch
 from graders.engine.grade_one import GradeOptions
 from graders.errors import EXIT_OK, EXIT_UNGRADED, CourseError
@@ -75,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     p.add_argument("--shard", default=None, metavar="I/N", help="grade only shard I of N (a stable split by student id)")
     p.add_argument("--force", action="store_true", help="re-grade submissions whose files and grader are unchanged")
+    p.add_argument("--shared-reference", action="store_true",
+                   help="with --jobs N, run the reference once in this process and let every worker call it "
+                        "(less memory; calls take turns, so a check that times reference calls counts the wait)")
     add_grading_options(p)
 
 
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise CourseError(f"--jobs {args.jobs}: give 1 or more")
     assignment = load_assignment(args.assignment)
-    options = options_from(args)
+    options = dataclasses.replace(options_from(args), shared_reference=args.shared_reference)
     started = time.perf_counter()
     summary = grade_batch(assignment, args.submitted, args.out, options, jobs=args.jobs,
                           shard=parse_shard(args.shard), force=args.force,
@@ -92,10 +96,9 @@ def run(args: argparse.Namespace) -> int:
     results = summary.graded + summary.ungraded
     if results:
         console.print(summary_table(results))
-    done = len(summary.graded) + len(summary.ungraded)
-    console.print(f"graded {len(summary.graded)}, skipped {len(summary.skipped)} unchanged, "
-                  f"ungraded {len(summary.ungraded)} in {elapsed:.0f} s ({60 * done / max(elapsed, 1e-9):.1f} "
-                  f"submissions/min, --jobs {args.jobs}); results in {args.out / assignment.name}")
+    # One line however narrow the terminal (or none, in a log): soft_wrap leaves it unbroken.
+    console.print(summary_line(len(summary.graded), len(summary.skipped), len(summary.ungraded), elapsed, args.jobs,
+                               args.out / assignment.name), soft_wrap=True, markup=False, highlight=False)
     for name in summary.refused:
         console.print(f"[red]refused folder {name!r}: not a valid student id (letters, digits, . _ @ + -)[/red]")
     for r in summary.ungraded:

@@ -41,3 +41,11 @@ def summary_table(results: list[dict]) -> Table:
         table.add_row(r["student"], score, f"{r['pending_points']:g}", flags,
                       r["status"] if r["status"] != "ungraded" else f"ungraded: {r['reason']}")
     return table
+
+
+def summary_line(graded: int, skipped: int, ungraded: int, elapsed_s: float, jobs: int, where) -> str:
+    """The batch in one line: counts, time, and the rate in submissions per minute (of those
+    graded or found ungraded in this run; skipped ones cost nothing and do not count)."""
+    done = graded + ungraded
+    return (f"graded {graded}, skipped {skipped} unchanged, ungraded {ungraded} in {elapsed_s:.0f} s "
+            f"({60 * done / max(elapsed_s, 1e-9):.1f} submissions/min, --jobs {jobs}); results in {where}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from graders.assignment import Assignment
 from graders.engine.grade_one import GradeOptions, grade_submission, prepare_profile
-from graders.engine.reference import LazyReference
+from graders.engine.reference import AttachedReference, LazyReference, ReferenceLink, SharedReference, suite_uses_reference
 from graders.engine.version import grader_version
 from graders.errors import CourseError
 from graders.intake.pipeline import sha256_file
@@ -73,19 +73,21 @@ def _files_of(folder: Path) -> dict[str, str]:
     return {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()} if folder.is_dir() else {}
 
 
-# --- the worker side: one reference per worker process ---------------------------------------
+# --- the worker side: the batch's shared reference, or one of its own -------------------------
 _worker: dict = {}
 
 
-def _init_worker(assignment: Assignment, options: GradeOptions, version: str, extra_hidden: list[str]) -> None:
+def _init_worker(assignment: Assignment, options: GradeOptions, version: str, extra_hidden: list[str],
+                 link: ReferenceLink | None = None) -> None:
     from multiprocessing import util
 
     if options.threads:
         import torch
 
         torch.set_num_threads(options.threads)
+    reference = AttachedReference(assignment, options, link) if link else LazyReference(assignment, options)
     _worker.update(assignment=assignment, options=options, version=version, extra_hidden=extra_hidden,
-                   reference=LazyReference(assignment, options))
+                   reference=reference)
     # A pool worker leaves through multiprocessing's exit path (no atexit): close the reference's
     # kernels and scratch folder there. A worker killed outright is swept by the batch instead.
     util.Finalize(None, _close_worker, exitpriority=10)
@@ -187,14 +189,26 @@ def grade_batch(assignment: Assignment, submitted: Path, out: Path, options: Gra
 
 
 def _run_pool(assignment, pending, options, version, extra_hidden, jobs, done) -> None:
+    # Workers fork from a server that imported the heavy modules once (no fork of this process,
+    # whose progress bar runs a thread); each still starts clean of kernels.
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "pytest", "graders.engine.grade_one", "graders.channel.client"])
+    # One reference for the batch, run here while the workers grade their first submissions.
+    wanted = options.shared_reference and pending and suite_uses_reference(assignment)
+    shared = SharedReference(assignment, options) if wanted else None
+    try:
+        _pool_rounds(assignment, pending, options, version, extra_hidden, jobs, done, ctx, shared)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _pool_rounds(assignment, pending, options, version, extra_hidden, jobs, done, ctx, shared) -> None:
     remaining = list(pending)
+    link = shared.link if shared is not None else None
     while remaining:
-        # Workers fork from a server that imported the heavy modules once (no fork of this
-        # process, whose progress bar runs a thread); each still starts clean of kernels.
-        ctx = get_context("forkserver")
-        ctx.set_forkserver_preload(["torch", "pytest", "graders.engine.grade_one", "graders.channel.client"])
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(assignment, options, version, extra_hidden)) as pool:
+                                 initargs=(assignment, options, version, extra_hidden, link)) as pool:
             futures = {pool.submit(_grade, job): job for job in remaining}
             remaining = []
             for future in as_completed(futures):

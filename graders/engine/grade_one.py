@@ -36,6 +36,10 @@ class GradeOptions:
     hidden_paths: tuple[str, ...] = field(default_factory=tuple)  # besides the instructor tree
     threads: int = 0  # CPU threads per kernel and for the grader's own torch work; 0 = all cores
     cold_kernels: bool = False  # start every kernel afresh even where the assignment allows warm ones
+    # --jobs N: one reference run by the batch process for every worker (graders/engine/reference.py).
+    # Off by default: a check that times reference calls in the grader (20's cache_speedup) would
+    # count the wait for the shared kernel's turn; and at --jobs 2 it saved no time (see the issue note).
+    shared_reference: bool = False
 
 
 def instructor_paths() -> list[str]:
@@ -228,7 +232,10 @@ class ExecutedNotebooks(contextlib.AbstractContextManager):
         session = KernelSession(self.scratch, self.policy, self.uid)
         self.sessions.append(session)
         session.start()
-        if session.start_attempts > 1:
+        if session.cold_reason:
+            self.flags.append(Flag(F.WARM_KERNEL_FALLBACK, f"the kernel for {name} started cold instead of from the "
+                                   f"warm-kernel zygote: {session.cold_reason}", name))
+        if session.slow_start:
             self.flags.append(Flag(F.SLOW_KERNEL_START, f"the kernel for {name} did not answer in time and was "
                                    f"started again (took {session.start_s:.0f} s in all)", name))
         return session

@@ -21,6 +21,7 @@ ISOLATION_DEGRADED = "isolation_degraded"
 LATE = "late"
 REFERENCE_ARTIFACT = "reference_artifact"
 SLOW_KERNEL_START = "slow_kernel_start"  # the first start gave no answer in time; a second one worked
+WARM_KERNEL_FALLBACK = "warm_kernel_fallback"  # meant to fork from the zygote, started cold instead (slower only)
 
 
 @dataclass(frozen=True)

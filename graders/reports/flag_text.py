@@ -26,6 +26,8 @@ FLAG_TEXT = {
     "reference_artifact": ("前面的 notebook 沒有產生可用的檔案，後面的 notebook 改用參考解答的檔案評分，一個錯誤只扣一次分。",
                            "An earlier notebook produced no usable file; later notebooks were graded with the reference's copy, so one mistake costs once."),
     "slow_kernel_start": ("kernel 第一次啟動沒有及時回應，已重新啟動；不影響成績。", "The kernel did not answer in time at first and was started again; this does not affect the score."),
+    "warm_kernel_fallback": ("kernel 沒能從預先載入套件的範本啟動，改為一般方式啟動（評分主機的狀況）；只是比較慢，不影響成績。",
+                             "The kernel could not start from the preloaded template and was started the ordinary way (a grading-host matter); it only took longer and does not affect the score."),
 }
 
 

@@ -14,6 +14,7 @@ grading host does not fail honest work; wall-clock time is only a generous guard
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -108,7 +109,10 @@ class KernelSession:
         self.start_s = 0.0  # how long the kernel took to answer its first request
         self.start_attempts = 0  # 2 when the first start failed and a second one worked
         self.warm = False  # forked from the worker's zygote (graders/sandbox/zygote.py), not started cold
+        self.cold_reason = ""  # why a kernel meant to be warm started cold (a broken zygote, a failed fork or start)
+        self.slow_start = False  # a cold start gave no answer in time and was tried again
         self.cgroup: PidsCgroup | None = None
+        self.connection: dict = {}  # the kernel's connection info (ipc sockets in the scratch folder, key)
         self._proc: subprocess.Popen | None = None
         self._client: BlockingKernelClient | None = None
         self._context: zmq.Context | None = None
@@ -124,6 +128,7 @@ class KernelSession:
         self.uid = self._wanted_uid if self._wanted_uid is not None else sandbox_uid()
         started = time.perf_counter()
         warm = zygote.usable(self.policy, use_bwrap)
+        self.cold_reason, self.slow_start = "", False
         for attempt in (1, 2):
             self.start_attempts = attempt
             try:
@@ -132,6 +137,10 @@ class KernelSession:
                 break
             except KernelStartError as err:
                 self._teardown()
+                if self.warm:
+                    self.cold_reason = f"the warm kernel did not start ({err})"
+                else:
+                    self.slow_start = True
                 warm = False  # a second try is always cold: a broken zygote never costs a grade
                 if attempt == 2:
                     self.close()
@@ -150,19 +159,24 @@ class KernelSession:
             conn_file.unlink()
         write_connection_file(str(conn_file), transport="ipc", ip=str(runtime / f"ipc-{secrets.token_hex(4)}"),
                               key=secrets.token_hex(16).encode())
+        self.connection = json.loads(conn_file.read_text())  # the next kernel in this scratch rewrites the file
         (runtime / "kernel.log").write_bytes(b"")  # the kernel's own stderr, for a failed start
         hand_over(self.scratch, self.uid)
         args = ["-f", str(conn_file), "--HistoryManager.enabled=False", "--IPKernelApp.parent_handle=0"]
         self.warm = warm and self._spawn_warm(args)
         if not self.warm:
             self._spawn_cold(use_bwrap, args)
-        self._connect(conn_file)
+        self._connect()
 
     def _spawn_warm(self, args: list[str]) -> bool:
         """Fork the kernel from this worker's zygote; False (start it cold) where there is none."""
         env = self._environment()
-        source = zygote.for_kernel(self.scratch, self.policy, env)
-        if source is None:
+        try:
+            source = zygote.for_kernel(self.scratch, self.policy, env)
+        except zygote.ZygoteError as err:
+            self.cold_reason = str(err)
+            return False
+        if source is None:  # warm kernels cannot serve this scratch folder (said once); no fallback
             return False
         request = {"scratch": str(self.scratch.resolve()), "uid": self.uid, "env": env, "argv": args,
                    "log": str(self.scratch.resolve() / ".kernel" / "kernel.log"), "threads": self.policy.threads,
@@ -171,6 +185,7 @@ class KernelSession:
             self._proc = source.spawn(request, self.cgroup.procs_file)
         except zygote.ZygoteError as err:
             print(f"course: a warm kernel could not be forked ({err}); starting it cold", file=sys.stderr)
+            self.cold_reason = f"a warm kernel could not be forked ({err})"
             return False
         return True
 
@@ -190,13 +205,13 @@ class KernelSession:
                                           preexec_fn=preexec(self.policy, self.cgroup.procs_file, self.uid,
                                                              setuid=not use_bwrap))
 
-    def _connect(self, conn_file: Path) -> None:
+    def _connect(self) -> None:
         # Our own ZeroMQ context: every socket refuses messages over MAX_MESSAGE_BYTES, so a kernel
         # that floods its output cannot make this process decode hundreds of MB at once.
         self._context = zmq.Context()
         self._context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-        self._client = BlockingKernelClient(connection_file=str(conn_file), context=self._context)
-        self._client.load_connection_file()
+        self._client = BlockingKernelClient(context=self._context)
+        self._client.load_connection_info(self.connection)
         self._client.start_channels(hb=False)
         self._watch()
 
@@ -315,17 +330,7 @@ class KernelSession:
     def _teardown(self) -> None:
         """Kill the tree and free the client, the sockets and the cgroup."""
         self._closed.set()
-        for monitor in self._monitors.values():
-            with contextlib.suppress(Exception):
-                monitor.close(linger=0)
-        self._monitors = {}
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                self._client.stop_channels()
-        if self._context is not None:
-            with contextlib.suppress(Exception):
-                self._context.destroy(linger=0)
-        self._client = self._context = None
+        self._disconnect()
         if self._proc is not None:
             procs = self._tree()
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -337,6 +342,20 @@ class KernelSession:
                 self._proc.wait(timeout=10)
         if self.cgroup is not None:
             self.cgroup.close()
+
+    def _disconnect(self) -> None:
+        """Close the monitors, the client's sockets and our ZeroMQ context."""
+        for monitor in self._monitors.values():
+            with contextlib.suppress(Exception):
+                monitor.close(linger=0)
+        self._monitors = {}
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.stop_channels()
+        if self._context is not None:
+            with contextlib.suppress(Exception):
+                self._context.destroy(linger=0)
+        self._client = self._context = None
 
     def close(self) -> None:
         """Kill the kernel's whole tree; safe to call twice."""

@@ -18,7 +18,8 @@ any student code (see ``zygote_main``): new mount, pid, network, ipc and uts nam
 policy's environment. So a warm kernel sees exactly what a cold one sees; what it shares with
 the other kernels of its worker is the memory image of the trusted modules (copy-on-write; the
 address layout too, so ASLR is per worker, not per kernel), and import-time state of those
-modules: huggingface_hub's cache paths point under /tmp, not the scratch folder.
+modules, except the cache and config paths derived from $HOME (Hugging Face's among them), which
+each kernel points at its own scratch folder as a cold kernel has them (``zygote_main.rehome``).
 
 The grader learns the kernel's host pid by mapping the namespace pid that the zygote reports
 (``NSpid`` in /proc), puts it in the kernel's pids cgroup, then says "go"; from there
@@ -208,7 +209,7 @@ class Zygote:
 
 # --- one zygote per (worker, settings that reach the kernel at import time) ------------------------
 _zygotes: dict[tuple, Zygote] = {}
-_broken: set[tuple] = set()
+_broken: dict[tuple, str] = {}  # key -> why its kernels start cold
 
 
 def zygote_env(env: dict) -> dict:
@@ -238,8 +239,10 @@ def _needed_inside(parent: Path, policy) -> str | None:
 
 
 def for_kernel(scratch: Path, policy, env: dict) -> Zygote | None:
-    """The zygote for kernels in ``scratch``'s parent under this policy, started on first use;
-    None where it cannot be had (the reason said once on stderr): start the kernel cold.
+    """The zygote for kernels in ``scratch``'s parent under this policy, started on first use.
+    None where warm kernels cannot serve this scratch folder (a set-up matter, said once on
+    stderr); ``ZygoteError`` with the reason where the zygote will not start or died (said once
+    on stderr, raised for every kernel so that each one's fallback is recorded): start it cold.
 
     Zygotes are told apart by what reaches a kernel: the view (the bwrap command line, where only
     hidden paths inside bound folders appear: the reference and the students of one batch share
@@ -261,17 +264,16 @@ def for_kernel(scratch: Path, policy, env: dict) -> Zygote | None:
         return zygote
     if zygote is not None:
         _zygotes.pop(key)
-        _broken.add(key)
-        print(f"course: the warm-kernel zygote died ({zygote.log_tail()}); kernels start cold from now on",
-              file=sys.stderr)
+        _broken[key] = f"the warm-kernel zygote died ({zygote.log_tail()})"
+        print(f"course: {_broken[key]}; kernels start cold from now on", file=sys.stderr)
     if key in _broken:
-        return None
+        raise ZygoteError(_broken[key])
     try:
         _zygotes[key] = Zygote(argv, zygote_env(env))
     except (ZygoteError, OSError) as err:
-        _broken.add(key)
-        print(f"course: warm kernels unavailable ({err}); kernels start cold", file=sys.stderr)
-        return None
+        _broken[key] = f"warm kernels unavailable ({err})"
+        print(f"course: {_broken[key]}; kernels start cold", file=sys.stderr)
+        raise ZygoteError(_broken[key]) from err
     return _zygotes[key]
 
 

@@ -194,6 +194,29 @@ def init(req: dict) -> None:
     exit_like(wait_for(pid))
 
 
+# Packages that turn $HOME into cache and config paths when imported (HF_HOME, HF_HUB_CACHE,
+# transformers' HF_MODULES_CACHE, accelerate's config, fsspec's, the user site).
+HOME_DERIVED = ("huggingface_hub", "transformers", "accelerate", "peft", "datasets", "fsspec", "site")
+
+
+def rehome(old: str, new: str) -> None:
+    """Point the paths that preloaded modules derived from the zygote's $HOME (``/tmp/.cache/
+    huggingface/...``) at the kernel's own $HOME, its scratch folder, as a cold kernel has them."""
+    if not old or not new or old == new:
+        return
+    import pathlib
+
+    prefix = old.rstrip("/") + "/."  # dot folders under the old home only: never /tmp itself
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in HOME_DERIVED:
+            continue
+        for key, value in list(vars(module).items()):
+            text = str(value) if isinstance(value, (str, pathlib.PurePath)) else None
+            if text is not None and text.startswith(prefix):
+                moved = new.rstrip("/") + text[len(old.rstrip("/")):]
+                setattr(module, key, moved if isinstance(value, str) else type(value)(moved))
+
+
 def kernel(req: dict) -> None:
     """K: the kernel, with nothing of the zygote's state that the policy does not give it."""
     die_with_parent()
@@ -202,8 +225,10 @@ def kernel(req: dict) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     close_fds()
+    zygote_home = os.environ.get("HOME", "")
     os.environ.clear()
     os.environ.update(req["env"])
+    rehome(zygote_home, os.environ.get("HOME", ""))
     sys.path.insert(0, req["scratch"])
     import random
 

@@ -55,6 +55,25 @@ def test_grade_exits_1_and_lists_a_refused_student_folder(tmp_path, capsys):
         assert len(gb.history(A, "ann")) == 2
 
 
+def test_grade_ends_with_one_line_that_gives_submissions_per_minute(tmp_path, capsys, monkeypatch):
+    import re
+    from types import SimpleNamespace
+
+    from graders.cli import grade
+    from graders.engine.batch import BatchSummary
+
+    result = {"student": "ann", "score": 10.0, "max_score": 10.0, "pending_points": 0.0, "flags": [], "status": "graded"}
+    summary = BatchSummary(graded=[result, {**result, "student": "ben"}], skipped=["cat"])
+    monkeypatch.setattr(grade, "grade_batch", lambda *a, **kw: summary)
+    clock = iter([100.0, 130.0])  # the batch took 30 s
+    monkeypatch.setattr(grade, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    out = tmp_path / ("a-results-folder-long-enough-to-wrap-an-80-column-line" * 2)
+    assert main(["grade", A, str(tmp_path), "--out", str(out), "--jobs", "2"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("graded "))
+    assert re.fullmatch(rf"graded 2, skipped 1 unchanged, ungraded 0 in 30 s \(4\.0 submissions/min, --jobs 2\); "
+                        rf"results in {re.escape(str(out / A))}", line), line
+
+
 def test_course_check_runs_only_visible_checks(tmp_path, capsys):
     folder = tmp_path / A
     folder.mkdir()

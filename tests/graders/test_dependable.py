@@ -85,7 +85,14 @@ def worker_of(kernel: int, cli: int) -> psutil.Process | None:
     except psutil.Error:
         return None
     pids = [p.pid for p in chain]
-    return chain[pids.index(cli) - 2] if cli in pids and pids.index(cli) >= 2 else None
+    if cli not in pids or pids.index(cli) < 2:
+        return None
+    # Under the CLI's forkserver: the batch's own reference kernels (its zygote's) are not a worker's.
+    try:
+        with_forkserver = any("forkserver" in part for part in chain[pids.index(cli) - 1].cmdline())
+    except psutil.Error:
+        return None
+    return chain[pids.index(cli) - 2] if with_forkserver else None
 
 
 def orphaned_cgroups() -> list[Path]:

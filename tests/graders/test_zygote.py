@@ -43,7 +43,7 @@ def scratches(kernel_scratch):
 def started(scratch: Path, warm: bool = True) -> KernelSession:
     session = KernelSession(scratch, SandboxPolicy(warm_kernels=warm))
     session.start()
-    assert session.warm == warm
+    assert session.warm == warm and session.cold_reason == ""
     return session
 
 
@@ -95,6 +95,17 @@ def test_another_submissions_scratch_is_out_of_reach(scratches, warm):
 
 
 @BOTH
+def test_hugging_face_caches_lie_in_the_kernels_own_scratch(scratches, warm):
+    session = started(scratches[0], warm)
+    try:
+        paths = out(session, "import huggingface_hub.constants as c, transformers.utils.hub as t\n"
+                             "print(c.HF_HOME, c.HF_HUB_CACHE, c.HF_TOKEN_PATH, t.HF_MODULES_CACHE)").split()
+        assert len(paths) == 4 and all(p.startswith(str(scratches[0]) + "/.cache/huggingface") for p in paths), paths
+    finally:
+        session.close()
+
+
+@BOTH
 def test_close_kills_daemons_the_kernel_left_behind(scratches, warm):
     session = started(scratches[0], warm)
     out(session, "import subprocess\nsubprocess.Popen(['setsid', 'sh', '-c', 'sleep 600 & sleep 600 & wait'], "
@@ -131,12 +142,13 @@ def test_the_zygote_dies_with_its_worker(kernel_scratch):
 def test_a_zygote_that_will_not_start_means_cold_kernels(scratches, monkeypatch, capsys):
     monkeypatch.setattr(zygote, "zygote_argv", lambda parent, policy: [sys.executable, "-c", "raise SystemExit(3)"])
     monkeypatch.setattr(zygote, "_zygotes", {})
-    monkeypatch.setattr(zygote, "_broken", set())
+    monkeypatch.setattr(zygote, "_broken", {})
     for folder in scratches:  # said once, then every kernel simply starts cold
         session = KernelSession(folder, SandboxPolicy())
         session.start()
         try:
             assert not session.warm and out(session, "print(6 * 7)") == "42"
+            assert "warm kernels unavailable" in session.cold_reason  # every kernel's fallback is recorded
         finally:
             session.close()
     assert capsys.readouterr().err.count("warm kernels unavailable") == 1
@@ -152,6 +164,7 @@ def test_a_zygote_that_died_means_cold_kernels_from_then_on(scratches, capsys):
     second.start()
     try:
         assert not second.warm and out(second, "print(6 * 7)") == "42"
+        assert "zygote died" in second.cold_reason
     finally:
         second.close()
     assert "zygote died" in capsys.readouterr().err
@@ -186,6 +199,27 @@ def test_no_zygote_where_what_kernels_read_lies_inside_the_scratch_parent(kernel
     session = KernelSession(scratch, policy)
     try:
         session.start()
-        assert session.start_attempts == 1 and not session.warm
+        assert session.start_attempts == 1 and not session.warm and session.cold_reason == ""
     finally:
         session.close()
+
+
+def test_a_kernel_that_fell_back_to_cold_is_flagged_for_the_ta(monkeypatch):
+    """Distinct from slow_kernel_start: nothing was slow to answer, the zygote could not serve."""
+    from graders.assignment import load_assignment
+    from graders.engine.grade_one import GradeOptions, grade_submission
+
+    from tests.graders.helpers import filled_release, write_submission
+    import tempfile
+
+    monkeypatch.setattr(zygote, "zygote_argv", lambda parent, policy: [sys.executable, "-c", "raise SystemExit(3)"])
+    monkeypatch.setattr(zygote, "_zygotes", {})
+    monkeypatch.setattr(zygote, "_broken", {})
+    a = "00-pytorch-basics"
+    with tempfile.TemporaryDirectory() as root:
+        folder = write_submission(Path(root), "ann", a, {"basics.ipynb": filled_release(a, "basics.ipynb")})
+        result = grade_submission(load_assignment(a), "ann", folder, GradeOptions())
+    kinds = [f["kind"] for f in result["flags"]]
+    assert kinds.count("warm_kernel_fallback") == 1 and "slow_kernel_start" not in kinds, result["flags"]
+    detail = next(f["detail"] for f in result["flags"] if f["kind"] == "warm_kernel_fallback")
+    assert "basics.ipynb" in detail and "warm kernels unavailable" in detail
