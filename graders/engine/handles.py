@@ -46,6 +46,11 @@ class NotebookHandle:
     def call(self, func: str, *args: Any, **kwargs: Any) -> Any:
         return self._require().call(func, *args, timeout=self.timeout_s, **kwargs)
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the notebook's kernel tree so far, read by the grader from outside: speed
+        judged on it does not move with the other processes of a loaded machine."""
+        return self._require().session.cpu_seconds()
+
     def artifact_path(self, relpath: str) -> Path:
         """A file or folder the notebooks wrote. Asked of the notebook that should have produced
         it, a reference copy put in its place counts as missing: the producer earns nothing for it."""

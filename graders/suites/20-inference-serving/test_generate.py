@@ -1,6 +1,5 @@
 """01-kv-cache: batched greedy generation (left padding, eos per row) and the cache's speed-up."""
 import statistics
-import time
 
 import pytest
 
@@ -40,9 +39,12 @@ def test_eos_per_row(submission, model, tokenizer, rng):
 
 
 def _timed(handle, prompts, new_tokens: int, use_cache: bool) -> float:
-    start = time.perf_counter()
-    handle.nb(NB).call("timed_generate", prompts, new_tokens, use_cache)
-    return time.perf_counter() - start
+    """CPU seconds the notebook's kernel spends on one call, read by the grader from outside (wall
+    time would count whatever else a loaded grading machine runs: seen failing a right answer)."""
+    notebook = handle.nb(NB)
+    before = notebook.cpu_seconds()
+    notebook.call("timed_generate", prompts, new_tokens, use_cache)
+    return notebook.cpu_seconds() - before
 
 
 def decode_speedup(handle, prompts) -> float:
