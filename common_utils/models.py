@@ -158,9 +158,10 @@ def default_device(profile: str | None = None) -> str:
 
 
 def _random_device(device_map) -> str:
+    """A device named by ``device_map`` ("cuda:1", "cpu"), else the full profile's own."""
     if isinstance(device_map, str) and device_map not in ("auto", "balanced", "sequential"):
         return device_map
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return default_device("full")
 
 
 def _build_random_full(family: str, device: str) -> torch.nn.Module:
@@ -185,7 +186,7 @@ def _random_full_checkpoint(family: str) -> Path:
     path = shared_cache() / f"full-random-{family}-{key}"
     if not (path / "config.json").is_file():
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        model = _build_random_full(family, _random_device(None))
+        model = _build_random_full(family, default_device("full"))
         model.save_pretrained(tmp, safe_serialization=True)
         del model
         tmp.rename(path) if not path.exists() else shutil.rmtree(tmp, ignore_errors=True)

@@ -87,12 +87,11 @@ def _prefetch(args) -> int:
 
     models, datasets = _targets()
     cache = shared_cache() / "hf" / "hub"  # what graded kernels read as HF_HOME/hub (graders/engine/grade_one.py)
-    wanted = models + ([] if args.models_only else datasets)
-    unpinned = [t["id"] for t in wanted if not t["revision"]]
+    wanted = [("model", m) for m in models] + ([] if args.models_only else [("dataset", d) for d in datasets])
+    unpinned = [t["id"] for _, t in wanted if not t["revision"]]
     if unpinned:
         raise CourseError(f"no pinned commit for {', '.join(unpinned)}; run `course models pin` first")
-    for i, target in enumerate(wanted, 1):
-        kind = "dataset" if target in datasets else "model"
+    for i, (kind, target) in enumerate(wanted, 1):
         print(f"[{i}/{len(wanted)}] {kind} {target['id']} @ {target['revision'][:12]}", flush=True)
         snapshot_download(target["id"], revision=target["revision"], repo_type=kind, cache_dir=str(cache),
                           allow_patterns=None if kind == "dataset" else ["*.json", "*.safetensors", "*.model", "*.txt"])
