@@ -268,3 +268,240 @@ def require_reload(adapted_logits, folder: Path, base, tmp: Path, profile: str) 
                      "存的是訓練好的那個模型嗎？",
                      f"The reloaded adapter and the trained model disagree (shapes {tuple(got.shape)} vs {tuple(want.shape)}, "
                      f"largest difference {gap:.3g}): was the trained model saved?")
+
+
+# Prompt-learning adapters on a classifier (07 P-tuning, 08 P-tuning v2). The saved configuration is
+# judged as data by its own check; the other checks load the adapter through ``load_prompt_adapter``,
+# which refuses another method by name but reads past extra keys or another task type, so a
+# student whose only mistake is the configuration file still scores for the rest.
+def config_differences(got: dict, want: dict, known: set[str]) -> list[str]:
+    """zh/en phrases naming each field of ``want`` that ``got`` lacks or changes, and keys nobody knows."""
+    diffs = [say(f"{k}={got.get(k)!r}，應為 {v!r}", f"{k}={got.get(k)!r}, expected {v!r}") for k, v in want.items()
+             if got.get(k) != v]
+    extra = sorted(set(got) - known)
+    if extra:
+        diffs.append(say(f"多了不認得的設定 {extra}", f"unknown extra keys {extra}"))
+    return diffs
+
+
+def saved_config(folder: Path, tmp: Path) -> tuple[dict, Path]:
+    """The adapter's adapter_config.json (a JSON object) and the safe copy it was read from."""
+    safe = copy_safe(folder, tmp / f"config-{len(list(tmp.iterdir())) if tmp.exists() else 0}")
+    return saved_json(safe, "adapter_config.json", tmp), safe
+
+
+def load_prompt_adapter(folder: Path, base, tmp: Path, peft_type: str, task_type: str = "SEQ_CLS"):
+    """The adapter in ``folder`` on ``base`` as the lab's method; another method is refused by name."""
+    import json
+
+    from peft import PeftModel
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    from graders.plugin.outcomes import Diagnosed
+
+    config, safe = saved_config(folder, tmp)
+    if config.get("peft_type") != peft_type:
+        raise Diagnosed(say(f"存下的 adapter 是 {config.get('peft_type')!r}，不是這個作業的 {peft_type}：無法當成 {peft_type} 評分。",
+                            f"The saved adapter is {config.get('peft_type')!r}, not this lab's {peft_type}: it cannot be "
+                            f"graded as {peft_type}."))
+    known = set(PEFT_TYPE_TO_CONFIG_MAPPING[peft_type]().to_dict())
+    cleaned = {k: v for k, v in config.items() if k in known} | {"task_type": task_type}
+    (safe / "adapter_config.json").write_text(json.dumps(cleaned))
+    if not (safe / "adapter_model.safetensors").is_file():
+        raise AssertionError(say("adapter 沒有 adapter_model.safetensors：請用 save_pretrained 存成 safetensors。",
+                                 "The adapter has no adapter_model.safetensors: save it with save_pretrained."))
+    return PeftModel.from_pretrained(base, str(safe)).eval()
+
+
+def make_prompt_adapter(config, profile: str, rng: torch.Generator, folder: Path, family: str = "bert") -> Path:
+    """An adapter the grader makes: ``config`` on a fresh base, every trainable tensor (prompt encoder
+    and head) moved by noise drawn from ``rng``, saved with peft to ``folder``."""
+    from peft import get_peft_model
+
+    model = get_peft_model(base_model(PeftCase(family, "", "", ""), profile), config)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn(p.shape, generator=rng) * max(float(p.std()) if p.numel() > 1 else 0.0, 0.5))
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def classify_alone(model, tokenizer, texts: list[str]) -> torch.Tensor:
+    """Each text's logits, one at a time (no padding): what a batched answer must equal."""
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            enc = tokenizer([text], truncation=True, max_length=64, return_tensors="pt")
+            rows.append(model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0].float().cpu())
+    return torch.stack(rows)
+
+
+def classification_loss(model, batch: dict) -> float:
+    """Cross-entropy of a classifier on ``batch`` (input_ids, attention_mask, labels)."""
+    with torch.no_grad():
+        logits = model.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return float(torch.nn.functional.cross_entropy(logits.float().cpu(), batch["labels"]))
+
+
+def require_classifier_learned(untrained, mine, ref, batch: dict, fraction: float) -> None:
+    """``mine`` lowers the held-out loss of ``untrained`` by at least ``fraction`` of what ``ref`` lowers it."""
+    start = classification_loss(untrained, batch)
+    got, ref_drop = start - classification_loss(mine, batch), start - classification_loss(ref, batch)
+    want = fraction * ref_drop
+    assert got >= want, say(
+        f"在 held-out 句子上，未訓練的 adapter loss 為 {start:.3f}；你的 adapter 讓它下降 {got:.3f}，"
+        f"目標至少 {want:.3f}（參考解答下降量 {ref_drop:.3f} 的 {fraction}×）。",
+        f"On held-out rows the untrained adapter's loss is {start:.3f}; yours lowers it by {got:.3f}; the target is at "
+        f"least {want:.3f} ({fraction}x the reference's drop of {ref_drop:.3f}).")
+
+
+def require_same_logits(got: torch.Tensor, want: torch.Tensor) -> None:
+    """The student's trained model and the grader's reload of its adapter give the same logits."""
+    same = tuple(got.shape) == tuple(want.shape) and torch.allclose(got, want, atol=1e-5, rtol=1e-4)
+    gap = float((got - want).abs().max()) if tuple(got.shape) == tuple(want.shape) else float("nan")
+    assert same, say(f"重新載入的 adapter 與訓練完的模型輸出不同（形狀 {tuple(got.shape)} vs {tuple(want.shape)}，最多差 {gap:.3g}）："
+                     "存的是訓練好的那個模型嗎？",
+                     f"The reloaded adapter and the trained model disagree (shapes {tuple(got.shape)} vs {tuple(want.shape)}, "
+                     f"largest difference {gap:.3g}): was the trained model saved?")
+
+
+def untrained_like(folder: Path, case: PeftCase, profile: str, tmp: Path):
+    """A fresh, untrained adapter of the configuration saved in ``folder`` (seeded): where learning starts."""
+    from peft import PeftConfig, get_peft_model
+
+    _, safe = saved_config(folder, tmp)
+    config = PeftConfig.from_pretrained(str(safe))
+    config.inference_mode = False
+    torch.manual_seed(0)
+    return get_peft_model(base_model(case, profile), config).eval()
+
+
+def held_out_classification(case: PeftCase, profile: str, text: list[str], rows: int | None = None,
+                            rng: torch.Generator | None = None) -> dict:
+    """One padded batch of the case's held-out split: every row, or ``rows`` of them drawn with ``rng``."""
+    from common_utils.datasets import load_course_dataset
+    from common_utils.models import load_tokenizer
+    from common_utils.training import sentence_batches
+
+    held = load_course_dataset(case.dataset, profile, split="held_out")
+    if rows is not None:
+        held = [held[int(i)] for i in torch.randperm(len(held), generator=rng)[:rows]]
+    return sentence_batches(held, load_tokenizer(profile, family=case.family), len(held), text=text)[0]
+
+
+def texts_of(dataset: str, profile: str, rng: torch.Generator, count: int) -> list[str]:
+    """``count`` held-out texts of different lengths, the shortest and the longest among them (a padded batch)."""
+    from common_utils.datasets import load_course_dataset
+
+    texts = sorted({r["text"] for r in load_course_dataset(dataset, profile, split="held_out")}, key=len)
+    picks = torch.randperm(len(texts) - 2, generator=rng)[: count - 2].add(1).tolist()
+    return [texts[0], *(texts[i] for i in picks), texts[-1]]
+
+
+# The checks themselves, one call each from a lab's marked check (07 and 08 share every one).
+def require_prompt_config(mine: Path, ref: Path, tmp: Path, config_cls, peft_type: str) -> None:
+    """The saved configuration is ``peft_type`` for SEQ_CLS with the reference's token count and no unknown keys;
+    partial credit for the fields that are right, with the differences named."""
+    from graders.plugin.outcomes import PartialCredit
+
+    got, _ = saved_config(mine, tmp)
+    want, _ = saved_config(ref, tmp)
+    fields = {"peft_type": peft_type, "task_type": "SEQ_CLS", "num_virtual_tokens": want["num_virtual_tokens"]}
+    diffs = config_differences(got, fields, set(config_cls().to_dict()) | set(want))
+    if diffs:
+        right = len(fields) + 1 - len(diffs)
+        raise PartialCredit(max(right, 0) / (len(fields) + 1), say("adapter_config.json 與規格不同：",
+                            "adapter_config.json differs from the specification: ") + "; ".join(diffs))
+
+
+def require_head_trainable_base_frozen(names: list[str]) -> None:
+    """Of a SEQ_CLS prompt-learning model's trainable ``names``: the prompt encoder and the head's
+    modules_to_save copy train, no base parameter does."""
+    from graders.plugin.outcomes import Diagnosed
+
+    encoder = [n for n in names if n.startswith("prompt_encoder.")]
+    head = [n for n in names if "classifier" in n and ".modules_to_save." in n]
+    base = sorted(set(names) - set(encoder) - set(head))
+    problems = []
+    if base:
+        problems.append(say(f"BERT 有 {len(base)} 個參數沒有凍結（例如 {base[:2]}）。",
+                            f"{len(base)} BERT parameters are not frozen (e.g. {base[:2]})."))
+    if not head:
+        problems.append(say("分類頭被凍結了：它是隨機初始化的，凍結後模型學不會（原本課程教材的錯誤）。",
+                            "The head is frozen: it is freshly initialised, so frozen it cannot learn (the original course's defect)."))
+    if not encoder:
+        problems.append(say("prompt encoder 沒有可訓練的參數。", "The prompt encoder has no trainable parameter."))
+    if problems:
+        raise Diagnosed(" ".join(problems))
+
+
+def require_prompt_adapter_learned(case: PeftCase, profile: str, mine: Path, ref: Path, tmp: Path, peft_type: str,
+                                   text: list[str], fraction: float) -> None:
+    """Held-out loss: the student's adapter against a fresh one of the reference's configuration, as a
+    fraction of the reference adapter's drop; every model built and loaded by the grader."""
+    untrained = untrained_like(ref, case, profile, tmp)
+    got, want = (load_prompt_adapter(folder, base_model(case, profile), tmp, peft_type) for folder in (mine, ref))
+    require_classifier_learned(untrained, got, want, held_out_classification(case, profile, text), fraction)
+
+
+def require_prompt_adapter_reloads(case: PeftCase, profile: str, folder: Path, adapted_logits, tmp: Path, peft_type: str,
+                                   text: list[str], rng: torch.Generator) -> None:
+    """The adapter the notebook saved in ``folder``, reloaded by the grader, gives the trained model's logits
+    on held-out rows the grader draws: ``adapted_logits(input_ids, attention_mask)``, the lab's seam call."""
+    reloaded = load_prompt_adapter(folder, base_model(case, profile), tmp, peft_type)
+    batch = held_out_classification(case, profile, text, rows=4, rng=rng)
+    with torch.no_grad():
+        want = reloaded(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float().cpu()
+    require_same_logits(adapted_logits(batch["input_ids"], batch["attention_mask"]), want)
+
+
+def _peft_alone(folder: Path, profile: str, texts: list[str], family: str = "bert") -> torch.Tensor:
+    from peft import PeftModel
+
+    from common_utils.models import load_model, load_tokenizer
+
+    model = PeftModel.from_pretrained(load_model(family, profile), str(folder)).eval()
+    return classify_alone(model, load_tokenizer(profile, family=family), texts)
+
+
+def require_adapter_logits(logits_on, put, config, profile: str, rng: torch.Generator, tmp: Path, dataset: str) -> None:
+    """``logits_on(folder, texts)`` (the lab's seam call) on an adapter the grader makes from ``config``, handed
+    over with ``put`` (``submission.put``), and texts of different lengths: each row equals its text alone
+    through peft (padding masked)."""
+    from common_utils.models import load_model, load_tokenizer
+    from graders.plugin.outcomes import Diagnosed
+
+    folder = make_prompt_adapter(config, profile, rng, tmp / "made")
+    texts = texts_of(dataset, profile, rng, 5)
+    want = _peft_alone(folder, profile, texts)
+    got = logits_on(put(folder, "grader-adapters/made"), texts).float()
+    if tuple(got.shape) != tuple(want.shape):
+        raise Diagnosed(say(f"logits 形狀應為 (len(texts), num_labels) = {tuple(want.shape)}，實際 {tuple(got.shape)}。",
+                            f"The logits should have shape (len(texts), num_labels) = {tuple(want.shape)}; got {tuple(got.shape)}."))
+    if torch.allclose(got, want, atol=1e-4, rtol=1e-4):
+        return
+    base = classify_alone(load_model("bert", profile).eval(), load_tokenizer(profile, family="bert"), texts)
+    if torch.allclose(got, base, atol=1e-4, rtol=1e-4):
+        raise Diagnosed(say("輸出等於沒有 adapter 的 base：adapter 有載入嗎？",
+                            "The output equals the base without the adapter: was the adapter loaded?"))
+    alone = [i for i in range(len(texts)) if torch.allclose(got[i], want[i], atol=1e-4, rtol=1e-4)]
+    if alone:
+        raise Diagnosed(say(f"只有第 {alone} 句正確：有 padding 的句子錯了，attention_mask 有傳入嗎？",
+                            f"Only rows {alone} are right: the padded rows are wrong; was the attention_mask passed?"))
+    raise Diagnosed(say(f"logits 與 grader 自己載入的結果最多差 {(got - want).abs().max().item():.3g}。",
+                        f"The logits differ from the grader's own loading by up to {(got - want).abs().max().item():.3g}."))
+
+
+def require_adapters_served(serve_requests, put, draw_config, profile: str, rng: torch.Generator, tmp: Path,
+                            dataset: str) -> None:
+    """``serve_requests(adapters, requests)`` (the lab's seam call) with two or three adapters the grader makes
+    (``draw_config(rng)``, handed over with ``put``) on interleaved requests: each row equals its adapter alone."""
+    names = ["alpha", "beta", "gamma"][: int(torch.randint(2, 4, (1,), generator=rng))]
+    folders = {name: make_prompt_adapter(draw_config(rng), profile, rng, tmp / name) for name in names}
+    texts = texts_of(dataset, profile, rng, 3)
+    order = [*names, names[-1], names[0], *names[1:]]  # interleaved: a server that never switches shows
+    requests = [[name, texts[i % len(texts)]] for i, name in enumerate(order)]
+    want = torch.stack([_peft_alone(folders[name], profile, [text])[0] for name, text in requests])
+    paths = {name: put(folder, f"grader-adapters/{name}") for name, folder in folders.items()}
+    require_served(serve_requests(paths, requests).float(), want, requests)

@@ -1,0 +1,94 @@
+"""02-train part 1: the PromptEncoder written from scratch, against peft's PromptEncoder with the same weights."""
+import pytest
+import torch
+
+from graders.plugin import say
+from graders.plugin.outcomes import Diagnosed
+
+NB = "02-train"
+TYPES = ("MLP", "LSTM")
+
+
+def _sizes(rng) -> list[int]:
+    return [int(torch.randint(lo, hi, (1,), generator=rng)) for lo, hi in ((2, 12), (8, 48), (4, 32), (1, 3))]
+
+
+def _peft_encoder(encoder_type: str, sizes: list[int], rng=None):
+    """peft's PromptEncoder of ``sizes`` = [n, d, h, layers], its weights drawn from ``rng`` when given."""
+    import warnings
+
+    from peft import PromptEncoderConfig
+    from peft.tuners.p_tuning import PromptEncoder
+
+    n, d, h, layers = sizes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # peft warns that MLP ignores encoder_num_layers
+        encoder = PromptEncoder(PromptEncoderConfig(num_virtual_tokens=n, token_dim=d, encoder_hidden_size=h,
+                                                    encoder_num_layers=layers, num_transformer_submodules=1,
+                                                    encoder_reparameterization_type=encoder_type))
+    if rng is not None:
+        with torch.no_grad():
+            for p in encoder.parameters():
+                p.copy_(torch.randn(p.shape, generator=rng) * 0.5)
+    return encoder.eval()
+
+
+def _indices(n: int, rng) -> torch.Tensor:
+    """Two rows: the positions in order (what peft feeds), and a shuffle of them."""
+    return torch.stack([torch.arange(n), torch.randperm(n, generator=rng)])
+
+
+@pytest.mark.check(points=3, cell="test-encoder", title={"zh": "PromptEncoder 的輸出形狀與參數量（MLP 與 LSTM）",
+                                                         "en": "PromptEncoder output shapes and parameter counts (MLP and LSTM)"},
+                   hint={"zh": "forward(indices) 回傳 (batch, n, token_dim)；參數量要和 peft 的 PromptEncoder 相同（LSTM 雙向）。",
+                         "en": "forward(indices) returns (batch, n, token_dim); the count equals peft's PromptEncoder (the LSTM is bidirectional)."})
+def test_shapes_and_count(submission, rng):
+    for encoder_type in TYPES:
+        sizes = _sizes(rng)
+        n, d = sizes[0], sizes[1]
+        got = submission.nb(NB).call("encoder_output", encoder_type, sizes, None, _indices(n, rng))
+        shape, want_shape = tuple(got["output"].shape), (2, n, d)
+        if shape != want_shape:
+            raise Diagnosed(say(f"{encoder_type}（n, d, h, L = {sizes}）：輸出形狀應為 (batch, n, token_dim) = {want_shape}，實際 {shape}。",
+                                f"{encoder_type} (n, d, h, L = {sizes}): the output should have shape (batch, n, token_dim) = "
+                                f"{want_shape}; got {shape}."))
+        want = sum(p.numel() for p in _peft_encoder(encoder_type, sizes).parameters())
+        if int(got["trainable"]) != want:
+            raise Diagnosed(say(f"{encoder_type}（n, d, h, L = {sizes}）：可訓練參數應為 {want:,}（peft 的 PromptEncoder），實際 {int(got['trainable']):,}。",
+                                f"{encoder_type} (n, d, h, L = {sizes}): {want:,} trainable parameters expected (peft's "
+                                f"PromptEncoder); got {int(got['trainable']):,}."))
+
+
+@pytest.mark.check(points=4, cell="test-encoder", title={"zh": "PromptEncoder 與 peft 的相同（grader 抽的權重）",
+                                                         "en": "PromptEncoder equals peft's (grader-drawn weights)"},
+                   hint={"zh": "embedding → （LSTM：lstm_head(x)[0]）→ mlp_head；MLP 的 Linear 之間有 ReLU。",
+                         "en": "embedding -> (LSTM: lstm_head(x)[0]) -> mlp_head; ReLU between the MLP's Linear layers."},
+                   visibility="hidden")
+def test_equals_peft(submission, rng):
+    for encoder_type in TYPES:
+        sizes = _sizes(rng)
+        peft_encoder = _peft_encoder(encoder_type, sizes, rng)
+        indices = _indices(sizes[0], rng)
+        with torch.no_grad():
+            want = peft_encoder(indices)
+        got = submission.nb(NB).call("encoder_output", encoder_type, sizes, peft_encoder.state_dict(), indices)["output"]
+        if tuple(got.shape) != tuple(want.shape):
+            raise Diagnosed(say(f"{encoder_type}：輸出形狀 {tuple(got.shape)}，peft 的是 {tuple(want.shape)}。",
+                                f"{encoder_type}: output shape {tuple(got.shape)}; peft's is {tuple(want.shape)}."))
+        if torch.allclose(got, want, atol=1e-5, rtol=1e-4):
+            continue
+        with torch.no_grad():
+            x = peft_encoder.embedding(indices)
+            if encoder_type == "LSTM":
+                x = peft_encoder.lstm_head(x)[0]
+            linear = [m for m in peft_encoder.mlp_head if isinstance(m, torch.nn.Linear)]
+            no_relu = x
+            for layer in linear:
+                no_relu = layer(no_relu)
+        if torch.allclose(got, no_relu, atol=1e-5, rtol=1e-4):
+            raise Diagnosed(say(f"{encoder_type}：輸出等於沒有 ReLU 的 MLP：Linear 之間要有非線性。",
+                                f"{encoder_type}: the output equals the MLP without its ReLUs: put the non-linearity between the Linear layers."))
+        gap = (got - want).abs().max().item()
+        raise Diagnosed(say(f"{encoder_type}（n, d, h, L = {sizes}）：放入同樣的權重後，輸出與 peft 的 PromptEncoder 最多差 {gap:.3g}。",
+                            f"{encoder_type} (n, d, h, L = {sizes}): with the same weights the output differs from peft's "
+                            f"PromptEncoder by up to {gap:.3g}."))
