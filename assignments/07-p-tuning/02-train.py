@@ -131,10 +131,14 @@ def save_adapter(model: PeftModel, folder: Path) -> None:
 # 訓練迴圈在 01-lora 寫過了，這裡用課程的 `train_steps`（AdamW 只更新可訓練的參數）。下面的 cell 也把你的
 # `PromptEncoder` 放進 peft 模型裡那個 encoder 的權重，比對兩者的輸出，並算出可訓練參數的比例。
 # 學習率比 LoRA 大：可訓練的只有 encoder 與分類頭，base 的表示完全不動。
+#
+# 老實說：tiny BERT（hidden 64、2 層）上，只在輸入端加幾個 virtual token 能改變的很有限，held-out loss 只會
+# 下降一點（03-inference 會印出 base、未訓練與訓練後的數字）。論文也指出 P-tuning 在中小型模型上不如
+# fine-tuning，這正是 P-tuning v2（08）要解決的問題。grader 因此不設絕對門檻，而是和參考解答的下降量比。
 
 # %% nbgrader={"grade": false, "grade_id": "train-run", "locked": true, "schema_version": 3, "solution": false, "task": false}
-MAX_STEPS = 150 if PROFILE == "tiny" else 600
-LR = 1e-2 if PROFILE == "tiny" else 1e-3
+MAX_STEPS = 300 if PROFILE == "tiny" else 600
+LR = 3e-2 if PROFILE == "tiny" else 1e-3
 BATCH_SIZE = 16
 
 # The held-out split (1 row in 8) is kept for the grader: it judges your adapter on rows it never saw.
