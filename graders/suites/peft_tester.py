@@ -400,15 +400,19 @@ def texts_of(dataset: str, profile: str, rng: torch.Generator, count: int) -> li
 
 
 # The checks themselves, one call each from a lab's marked check (07 and 08 share every one).
-def require_prompt_config(mine: Path, ref: Path, tmp: Path, config_cls, peft_type: str) -> None:
-    """The saved configuration is ``peft_type`` for SEQ_CLS with the reference's token count and no unknown keys;
-    partial credit for the fields that are right, with the differences named."""
+def require_prompt_config(mine: Path, tmp: Path, config_cls, peft_type: str, num_virtual_tokens: int) -> None:
+    """The saved configuration is ``peft_type`` for SEQ_CLS with ``num_virtual_tokens`` and no key that peft
+    does not write itself; partial credit for the fields that are right, with the differences named."""
+    import json
+
     from graders.plugin.outcomes import PartialCredit
 
     got, _ = saved_config(mine, tmp)
-    want, _ = saved_config(ref, tmp)
-    fields = {"peft_type": peft_type, "task_type": "SEQ_CLS", "num_virtual_tokens": want["num_virtual_tokens"]}
-    diffs = config_differences(got, fields, set(config_cls().to_dict()) | set(want))
+    written = tmp / f"peft-written-{len(list(tmp.iterdir()))}"
+    config_cls(task_type="SEQ_CLS").save_pretrained(str(written))  # what peft itself writes (peft_version too)
+    known = set(json.loads((written / "adapter_config.json").read_text()))
+    fields = {"peft_type": peft_type, "task_type": "SEQ_CLS", "num_virtual_tokens": num_virtual_tokens}
+    diffs = config_differences(got, fields, known)
     if diffs:
         right = len(fields) + 1 - len(diffs)
         raise PartialCredit(max(right, 0) / (len(fields) + 1), say("adapter_config.json 與規格不同：",

@@ -19,13 +19,14 @@ def _peft_encoder(encoder_type: str, sizes: list[int], rng=None):
 
     from peft import PromptEncoderConfig
     from peft.tuners.p_tuning import PromptEncoder
+    from peft.tuners.p_tuning.config import PromptEncoderReparameterizationType as Kind
 
     n, d, h, layers = sizes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # peft warns that MLP ignores encoder_num_layers
         encoder = PromptEncoder(PromptEncoderConfig(num_virtual_tokens=n, token_dim=d, encoder_hidden_size=h,
                                                     encoder_num_layers=layers, num_transformer_submodules=1,
-                                                    encoder_reparameterization_type=encoder_type))
+                                                    encoder_reparameterization_type=Kind(encoder_type)))
     if rng is not None:
         with torch.no_grad():
             for p in encoder.parameters():

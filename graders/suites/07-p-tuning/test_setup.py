@@ -14,12 +14,13 @@ def peft_count(encoder_type: str, n: int, d: int, h: int, layers: int) -> int:
 
     from peft import PromptEncoderConfig
     from peft.tuners.p_tuning import PromptEncoder
+    from peft.tuners.p_tuning.config import PromptEncoderReparameterizationType as Kind
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # peft warns that MLP ignores encoder_num_layers
         encoder = PromptEncoder(PromptEncoderConfig(num_virtual_tokens=n, token_dim=d, encoder_hidden_size=h,
                                                     encoder_num_layers=layers, num_transformer_submodules=1,
-                                                    encoder_reparameterization_type=encoder_type))
+                                                    encoder_reparameterization_type=Kind(encoder_type)))
     return sum(p.numel() for p in encoder.parameters())
 
 

@@ -14,13 +14,13 @@ TEXT = ["text"]
                                                        "en": "the saved configuration is a prompt-encoder (P-tuning) SEQ_CLS one"},
                    hint={"zh": "PromptEncoderConfig(task_type=\"SEQ_CLS\", num_virtual_tokens=NUM_VIRTUAL_TOKENS, ...)；不是 PromptTuningConfig 或 PrefixTuningConfig，不要加自訂的鍵。",
                          "en": "PromptEncoderConfig(task_type=\"SEQ_CLS\", num_virtual_tokens=NUM_VIRTUAL_TOKENS, ...); not PromptTuningConfig "
-                               "or PrefixTuningConfig, and no keys of your own."},
-                   visibility="hidden")  # compared with the reference's: the student kit has none to run
-def test_config_is_prompt_encoder(submission, reference, grader_tmp):
+                               "or PrefixTuningConfig, and no keys of your own."})
+def test_config_is_prompt_encoder(submission, grader_tmp):
     from peft import PromptEncoderConfig
 
-    peft_tester.require_prompt_config(submission.nb(NB).artifact_path(CASE.adapter), reference.nb(NB).artifact_path(CASE.adapter),
-                                      grader_tmp, PromptEncoderConfig, PEFT_TYPE)
+    notebook = submission.nb(NB)  # the token count is the locked cell's constant, as the notebook states it
+    peft_tester.require_prompt_config(notebook.artifact_path(CASE.adapter), grader_tmp, PromptEncoderConfig, PEFT_TYPE,
+                                      int(notebook.value("NUM_VIRTUAL_TOKENS")))
 
 
 @pytest.mark.check(points=2, cell="test-train", title={"zh": "只有 prompt encoder 與分類頭可訓練", "en": "only the prompt encoder and the head train"},

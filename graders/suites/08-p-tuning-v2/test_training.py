@@ -14,13 +14,13 @@ TEXT = ["text"]
                                                        "en": "the saved configuration is a prefix (P-tuning v2) SEQ_CLS one"},
                    hint={"zh": "PrefixTuningConfig(task_type=\"SEQ_CLS\", num_virtual_tokens=NUM_VIRTUAL_TOKENS, prefix_projection=False)；不是 PromptTuningConfig 或 PromptEncoderConfig，不要加自訂的鍵。",
                          "en": "PrefixTuningConfig(task_type=\"SEQ_CLS\", num_virtual_tokens=NUM_VIRTUAL_TOKENS, prefix_projection=False); not "
-                               "PromptTuningConfig or PromptEncoderConfig, and no keys of your own."},
-                   visibility="hidden")  # compared with the reference's: the student kit has none to run
-def test_config_is_prefix(submission, reference, grader_tmp):
+                               "PromptTuningConfig or PromptEncoderConfig, and no keys of your own."})
+def test_config_is_prefix(submission, grader_tmp):
     from peft import PrefixTuningConfig
 
-    peft_tester.require_prompt_config(submission.nb(NB).artifact_path(CASE.adapter), reference.nb(NB).artifact_path(CASE.adapter),
-                                      grader_tmp, PrefixTuningConfig, PEFT_TYPE)
+    notebook = submission.nb(NB)  # the token count is the locked cell's constant, as the notebook states it
+    peft_tester.require_prompt_config(notebook.artifact_path(CASE.adapter), grader_tmp, PrefixTuningConfig, PEFT_TYPE,
+                                      int(notebook.value("NUM_VIRTUAL_TOKENS")))
 
 
 @pytest.mark.check(points=2, cell="test-train", title={"zh": "只有每一層的 prefix 與分類頭可訓練", "en": "only the per-layer prefixes and the head train"},
