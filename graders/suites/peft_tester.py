@@ -261,13 +261,7 @@ def require_reload(adapted_logits, folder: Path, base, tmp: Path, profile: str) 
     reloaded = load_adapter(folder, base, tmp)
     with torch.no_grad():
         want = reloaded(input_ids=ids.to(reloaded.device)).logits.float().cpu()
-    got = adapted_logits(ids)
-    same = tuple(got.shape) == tuple(want.shape) and torch.allclose(got, want, atol=1e-5, rtol=1e-4)
-    gap = float((got - want).abs().max()) if tuple(got.shape) == tuple(want.shape) else float("nan")
-    assert same, say(f"重新載入的 adapter 與訓練完的模型輸出不同（形狀 {tuple(got.shape)} vs {tuple(want.shape)}，最多差 {gap:.3g}）："
-                     "存的是訓練好的那個模型嗎？",
-                     f"The reloaded adapter and the trained model disagree (shapes {tuple(got.shape)} vs {tuple(want.shape)}, "
-                     f"largest difference {gap:.3g}): was the trained model saved?")
+    require_same_logits(adapted_logits(ids), want)
 
 
 # Prompt-learning adapters on a classifier (07 P-tuning, 08 P-tuning v2). The saved configuration is
@@ -509,3 +503,31 @@ def require_adapters_served(serve_requests, put, draw_config, profile: str, rng:
     want = torch.stack([_peft_alone(folders[name], profile, [text])[0] for name, text in requests])
     paths = {name: put(folder, f"grader-adapters/{name}") for name, folder in folders.items()}
     require_served(serve_requests(paths, requests).float(), want, requests)
+
+
+# Prompt encoders written from scratch (07's PromptEncoder, 08's PrefixEncoder) against peft's own.
+def encoder_rows(n: int, rng: torch.Generator) -> torch.Tensor:
+    """Two rows of virtual-token positions: in order (what peft feeds), and a shuffle of them."""
+    return torch.stack([torch.arange(n), torch.randperm(n, generator=rng)])
+
+
+def draw_weights(module, rng: torch.Generator, scale: float = 0.5):
+    """``module`` in eval mode with every parameter drawn from ``rng`` (the grader's weights)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=rng) * scale)
+    return module.eval()
+
+
+def require_encoder_shape_and_count(got: dict, want_shape: tuple, want_count: int, what: str, shape_name: str) -> None:
+    """A from-scratch encoder's ``{"output", "trainable"}`` (its seam's answer) has peft's output shape
+    ``want_shape`` (named ``shape_name``) and peft's parameter count; ``what`` names the variant and sizes."""
+    from graders.plugin.outcomes import Diagnosed
+
+    shape = tuple(got["output"].shape)
+    if shape != tuple(want_shape):
+        raise Diagnosed(say(f"{what}：輸出形狀應為 {shape_name} = {tuple(want_shape)}，實際 {shape}。",
+                            f"{what}: the output should have shape {shape_name} = {tuple(want_shape)}; got {shape}."))
+    if int(got["trainable"]) != want_count:
+        raise Diagnosed(say(f"{what}：可訓練參數應為 {want_count:,}（與 peft 的相同），實際 {int(got['trainable']):,}。",
+                            f"{what}: {want_count:,} trainable parameters expected (as peft's); got {int(got['trainable']):,}."))

@@ -4,6 +4,7 @@ import torch
 
 from graders.plugin import say
 from graders.plugin.outcomes import Diagnosed
+from graders.suites import peft_tester
 
 NB = "02-train"
 TYPES = ("MLP", "LSTM")
@@ -27,16 +28,7 @@ def _peft_encoder(encoder_type: str, sizes: list[int], rng=None):
         encoder = PromptEncoder(PromptEncoderConfig(num_virtual_tokens=n, token_dim=d, encoder_hidden_size=h,
                                                     encoder_num_layers=layers, num_transformer_submodules=1,
                                                     encoder_reparameterization_type=Kind(encoder_type)))
-    if rng is not None:
-        with torch.no_grad():
-            for p in encoder.parameters():
-                p.copy_(torch.randn(p.shape, generator=rng) * 0.5)
-    return encoder.eval()
-
-
-def _indices(n: int, rng) -> torch.Tensor:
-    """Two rows: the positions in order (what peft feeds), and a shuffle of them."""
-    return torch.stack([torch.arange(n), torch.randperm(n, generator=rng)])
+    return peft_tester.draw_weights(encoder, rng) if rng is not None else encoder.eval()
 
 
 @pytest.mark.check(points=3, cell="test-encoder", title={"zh": "PromptEncoder 的輸出形狀與參數量（MLP 與 LSTM）",
@@ -47,17 +39,10 @@ def test_shapes_and_count(submission, rng):
     for encoder_type in TYPES:
         sizes = _sizes(rng)
         n, d = sizes[0], sizes[1]
-        got = submission.nb(NB).call("encoder_output", encoder_type, sizes, None, _indices(n, rng))
-        shape, want_shape = tuple(got["output"].shape), (2, n, d)
-        if shape != want_shape:
-            raise Diagnosed(say(f"{encoder_type}（n, d, h, L = {sizes}）：輸出形狀應為 (batch, n, token_dim) = {want_shape}，實際 {shape}。",
-                                f"{encoder_type} (n, d, h, L = {sizes}): the output should have shape (batch, n, token_dim) = "
-                                f"{want_shape}; got {shape}."))
+        got = submission.nb(NB).call("encoder_output", encoder_type, sizes, None, peft_tester.encoder_rows(n, rng))
         want = sum(p.numel() for p in _peft_encoder(encoder_type, sizes).parameters())
-        if int(got["trainable"]) != want:
-            raise Diagnosed(say(f"{encoder_type}（n, d, h, L = {sizes}）：可訓練參數應為 {want:,}（peft 的 PromptEncoder），實際 {int(got['trainable']):,}。",
-                                f"{encoder_type} (n, d, h, L = {sizes}): {want:,} trainable parameters expected (peft's "
-                                f"PromptEncoder); got {int(got['trainable']):,}."))
+        peft_tester.require_encoder_shape_and_count(got, (2, n, d), want, f"{encoder_type} (n, d, h, L = {sizes})",
+                                                    "(batch, n, token_dim)")
 
 
 @pytest.mark.check(points=4, cell="test-encoder", title={"zh": "PromptEncoder 與 peft 的相同（grader 抽的權重）",
@@ -69,7 +54,7 @@ def test_equals_peft(submission, rng):
     for encoder_type in TYPES:
         sizes = _sizes(rng)
         peft_encoder = _peft_encoder(encoder_type, sizes, rng)
-        indices = _indices(sizes[0], rng)
+        indices = peft_tester.encoder_rows(sizes[0], rng)
         with torch.no_grad():
             want = peft_encoder(indices)
         got = submission.nb(NB).call("encoder_output", encoder_type, sizes, peft_encoder.state_dict(), indices)["output"]

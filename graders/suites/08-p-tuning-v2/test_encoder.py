@@ -4,13 +4,14 @@ import torch
 
 from graders.plugin import say
 from graders.plugin.outcomes import Diagnosed
+from graders.suites import peft_tester
 
 NB = "02-train"
 PROJECTIONS = (False, True)
 
 
 def _sizes(rng) -> list[int]:
-    """[n, d, layers, h]; d a multiple of the heads drawn in ``_heads``."""
+    """([n, d, layers, h], heads): d is a multiple of the heads."""
     heads = int(torch.randint(1, 5, (1,), generator=rng))
     return [int(torch.randint(2, 12, (1,), generator=rng)), heads * int(torch.randint(2, 9, (1,), generator=rng)),
             int(torch.randint(1, 5, (1,), generator=rng)), int(torch.randint(4, 32, (1,), generator=rng))], heads
@@ -24,15 +25,7 @@ def _peft_encoder(projection: bool, sizes: list[int], rng=None):
     n, d, layers, h = sizes
     encoder = PrefixEncoder(PrefixTuningConfig(num_virtual_tokens=n, token_dim=d, num_layers=layers, encoder_hidden_size=h,
                                                prefix_projection=projection, num_transformer_submodules=1))
-    if rng is not None:
-        with torch.no_grad():
-            for p in encoder.parameters():
-                p.copy_(torch.randn(p.shape, generator=rng) * 0.5)
-    return encoder.eval()
-
-
-def _indices(n: int, rng) -> torch.Tensor:
-    return torch.stack([torch.arange(n), torch.randperm(n, generator=rng)])
+    return peft_tester.draw_weights(encoder, rng) if rng is not None else encoder.eval()
 
 
 def peft_layers(prefix: torch.Tensor, layers: int, heads: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -50,17 +43,10 @@ def test_shapes_and_count(submission, rng):
     for projection in PROJECTIONS:
         sizes, _ = _sizes(rng)
         n, d, layers, _h = sizes
-        got = submission.nb(NB).call("encoder_output", projection, sizes, None, _indices(n, rng))
-        shape, want_shape = tuple(got["output"].shape), (2, n, 2 * layers * d)
-        if shape != want_shape:
-            raise Diagnosed(say(f"prefix_projection={projection}（n, d, L, h = {sizes}）：輸出形狀應為 (batch, n, 2·L·d) = {want_shape}，實際 {shape}。",
-                                f"prefix_projection={projection} (n, d, L, h = {sizes}): the output should have shape "
-                                f"(batch, n, 2*L*d) = {want_shape}; got {shape}."))
+        got = submission.nb(NB).call("encoder_output", projection, sizes, None, peft_tester.encoder_rows(n, rng))
         want = sum(p.numel() for p in _peft_encoder(projection, sizes).parameters())
-        if int(got["trainable"]) != want:
-            raise Diagnosed(say(f"prefix_projection={projection}（n, d, L, h = {sizes}）：可訓練參數應為 {want:,}，實際 {int(got['trainable']):,}。",
-                                f"prefix_projection={projection} (n, d, L, h = {sizes}): {want:,} trainable parameters "
-                                f"expected; got {int(got['trainable']):,}."))
+        peft_tester.require_encoder_shape_and_count(got, (2, n, 2 * layers * d), want,
+                                                    f"prefix_projection={projection} (n, d, L, h = {sizes})", "(batch, n, 2*L*d)")
 
 
 @pytest.mark.check(points=3, cell="test-encoder", title={"zh": "PrefixEncoder 與 peft 的相同（grader 抽的權重）",
@@ -72,7 +58,7 @@ def test_equals_peft(submission, rng):
     for projection in PROJECTIONS:
         sizes, _ = _sizes(rng)
         peft_encoder = _peft_encoder(projection, sizes, rng)
-        indices = _indices(sizes[0], rng)
+        indices = peft_tester.encoder_rows(sizes[0], rng)
         with torch.no_grad():
             want = peft_encoder(indices)
         got = submission.nb(NB).call("encoder_output", projection, sizes, peft_encoder.state_dict(), indices)["output"]
