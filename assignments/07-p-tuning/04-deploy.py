@@ -64,7 +64,8 @@ def serve(model: PeftModel, requests: list[tuple[str, str]]) -> torch.Tensor:
         model.set_adapter(name)
         enc = tokenizer([text], truncation=True, max_length=64, return_tensors="pt")
         with torch.no_grad():
-            rows.append(model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0])
+            out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+        rows.append(out.logits[0])
     return torch.stack(rows)
     ### END SOLUTION
 

@@ -327,7 +327,8 @@ def classify_alone(model, tokenizer, texts: list[str]) -> torch.Tensor:
     with torch.no_grad():
         for text in texts:
             enc = tokenizer([text], truncation=True, max_length=64, return_tensors="pt")
-            rows.append(model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0].float().cpu())
+            out = model(input_ids=enc["input_ids"].to(model.device), attention_mask=enc["attention_mask"].to(model.device))
+            rows.append(out.logits[0].float().cpu())
     return torch.stack(rows)
 
 

@@ -74,7 +74,7 @@ def test_equals_peft(submission, rng):
         if torch.allclose(got, no_relu, atol=1e-5, rtol=1e-4):
             raise Diagnosed(say(f"{encoder_type}：輸出等於沒有 ReLU 的 MLP：Linear 之間要有非線性。",
                                 f"{encoder_type}: the output equals the MLP without its ReLUs: put the non-linearity between the Linear layers."))
-        gap = (got - want).abs().max().item()
-        raise Diagnosed(say(f"{encoder_type}（n, d, h, L = {sizes}）：放入同樣的權重後，輸出與 peft 的 PromptEncoder 最多差 {gap:.3g}。",
+        largest = (got - want).abs().max().item()
+        raise Diagnosed(say(f"{encoder_type}（n, d, h, L = {sizes}）：放入同樣的權重後，輸出與 peft 的 PromptEncoder 最多差 {largest:.3g}。",
                             f"{encoder_type} (n, d, h, L = {sizes}): with the same weights the output differs from peft's "
-                            f"PromptEncoder by up to {gap:.3g}."))
+                            f"PromptEncoder by up to {largest:.3g}."))

@@ -42,7 +42,7 @@ def _lstm_hint(got: int, n: int, d: int, h: int, layers: int, want: int) -> str:
                    hint={"zh": "embedding n·d；MLP 三個 Linear；LSTM 雙向、每個 gate 兩個 bias，再接兩個 Linear。",
                          "en": "embedding n*d; MLP: three Linear layers; LSTM: bidirectional, two biases per gate, then two Linear layers."})
 def test_count_by_formula(submission, rng):
-    for _ in range(2):
+    for _round in range(2):
         n, d, h, layers = (int(torch.randint(lo, hi, (1,), generator=rng)) for lo, hi in ((2, 30), (8, 96), (4, 64), (1, 4)))
         got = submission.nb(NB).call("count_on", n, d, h, layers)
         for encoder_type in ("MLP", "LSTM"):

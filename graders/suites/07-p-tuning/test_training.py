@@ -18,9 +18,9 @@ TEXT = ["text"]
 def test_config_is_prompt_encoder(submission, grader_tmp):
     from peft import PromptEncoderConfig
 
-    notebook = submission.nb(NB)  # the token count is the locked cell's constant, as the notebook states it
-    peft_tester.require_prompt_config(notebook.artifact_path(CASE.adapter), grader_tmp, PromptEncoderConfig, PEFT_TYPE,
-                                      int(notebook.value("NUM_VIRTUAL_TOKENS")))
+    handle = submission.nb(NB)  # the token count is the locked cell's constant, as the notebook states it
+    peft_tester.require_prompt_config(handle.artifact_path(CASE.adapter), grader_tmp, PromptEncoderConfig, PEFT_TYPE,
+                                      int(handle.value("NUM_VIRTUAL_TOKENS")))
 
 
 @pytest.mark.check(points=2, cell="test-train", title={"zh": "只有 prompt encoder 與分類頭可訓練", "en": "only the prompt encoder and the head train"},

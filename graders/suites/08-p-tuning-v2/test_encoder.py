@@ -30,8 +30,8 @@ def _peft_encoder(projection: bool, sizes: list[int], rng=None):
 
 def peft_layers(prefix: torch.Tensor, layers: int, heads: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """peft's own split (PeftModel.get_prompt): view, permute [2, 0, 3, 1, 4], split in pairs."""
-    batch, n, width = prefix.shape
-    kv = prefix.view(batch, n, 2 * layers, heads, width // (2 * layers * heads)).permute([2, 0, 3, 1, 4]).split(2)
+    size, tokens, width = prefix.shape
+    kv = prefix.view(size, tokens, 2 * layers, heads, width // (2 * layers * heads)).permute([2, 0, 3, 1, 4]).split(2)
     return [(pair[0], pair[1]) for pair in kv]
 
 
@@ -62,15 +62,16 @@ def test_equals_peft(submission, rng):
         with torch.no_grad():
             want = peft_encoder(indices)
         got = submission.nb(NB).call("encoder_output", projection, sizes, peft_encoder.state_dict(), indices)["output"]
-        if tuple(got.shape) == tuple(want.shape) and torch.allclose(got, want, atol=1e-5, rtol=1e-4):
+        same_shape = tuple(got.shape) == tuple(want.shape)
+        if same_shape and torch.allclose(got, want, atol=1e-5, rtol=1e-4):
             continue
-        if projection and tuple(got.shape) == tuple(want.shape):
+        if projection and same_shape:
             with torch.no_grad():
                 relu = peft_encoder.transform[2](torch.relu(peft_encoder.transform[0](peft_encoder.embedding(indices))))
             if torch.allclose(got, relu, atol=1e-5, rtol=1e-4):
                 raise Diagnosed(say("projection 的非線性是 Tanh（Li & Liang、peft 與 P-tuning v2 的程式碼都是），不是 ReLU。",
                                     "The projection's non-linearity is Tanh (Li & Liang, peft and the P-tuning v2 code), not ReLU."))
-        gap = (got - want).abs().max().item() if tuple(got.shape) == tuple(want.shape) else float("nan")
+        gap = (got - want).abs().max().item() if same_shape else float("nan")
         raise Diagnosed(say(f"prefix_projection={projection}（n, d, L, h = {sizes}）：放入同樣的權重後，輸出（形狀 {tuple(got.shape)}）"
                             f"與 peft 的 PrefixEncoder（{tuple(want.shape)}）最多差 {gap:.3g}。",
                             f"prefix_projection={projection} (n, d, L, h = {sizes}): with the same weights the output (shape "

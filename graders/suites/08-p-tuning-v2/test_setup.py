@@ -24,7 +24,7 @@ def peft_count(projection: bool, n: int, d: int, layers: int, h: int) -> int:
                          "en": "No projection: n x 2 x L x d (a key and a value per layer); projection: n*d + Linear(d, h) + "
                                "Linear(h, 2Ld), with biases."})
 def test_count_by_formula(submission, rng):
-    for _ in range(2):
+    for _round in range(2):
         n, d, layers, h = (int(torch.randint(lo, hi, (1,), generator=rng)) for lo, hi in ((2, 30), (8, 96), (1, 13), (4, 64)))
         got = submission.nb(NB).call("count_on", n, d, layers, h)
         for projection in (False, True):
