@@ -268,3 +268,29 @@ def require_reload(adapted_logits, folder: Path, base, tmp: Path, profile: str) 
                      "存的是訓練好的那個模型嗎？",
                      f"The reloaded adapter and the trained model disagree (shapes {tuple(got.shape)} vs {tuple(want.shape)}, "
                      f"largest difference {gap:.3g}): was the trained model saved?")
+
+
+def greedy_texts(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[str]:
+    """The grader's own greedy decoding, one prompt at a time: only the new tokens, special tokens skipped."""
+    answers = []
+    for text in prompts:
+        ids = tokenizer(text, return_tensors="pt")["input_ids"].to(model.device)
+        with torch.no_grad():
+            seq = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                 max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)[0]
+        answers.append(tokenizer.decode(seq[ids.shape[1]:], skip_special_tokens=True))
+    return answers
+
+
+def served_texts_diagnosis(got: list, alone: dict, requests: list) -> str | None:
+    """None when each request of a multi-adapter server got its adapter's text alone (``alone[name][prompt]``);
+    else a zh/en sentence naming the requests that differ."""
+    want = [alone[name][prompt] for name, prompt in requests]
+    if got == want:
+        return None
+    first = requests[0][0]
+    if got == [alone[first][prompt] for _, prompt in requests]:
+        return say("每個請求都用了第一個 adapter：切換前要 set_adapter(名字)。",
+                   "Every request used the first adapter: call set_adapter(name) before generating.")
+    wrong = [i for i, (g, w) in enumerate(zip(got, want)) if g != w] if len(got) == len(want) else list(range(len(want)))
+    return say(f"請求 {wrong} 的輸出與該 adapter 單獨載入時不同。", f"Requests {wrong} differ from the output of their adapter loaded alone.")
