@@ -102,6 +102,9 @@ class PrefixEncoder(nn.Module):
 # 的輸出（每層一對 `(key, value)`）。照 01-setup 的規則延長 `attention_mask`（前面補 $n$ 個 1）、算
 # `position_ids`（真實 token 從 $n$ 開始數，left padding 也一樣），再以 `input_ids`、`attention_mask`、
 # `position_ids`、`past_key_values`、`labels` 呼叫 `model`，回傳它的輸出。labels **不用** 延長。
+#
+# 為什麼要自己傳 `position_ids`：沒有傳的話，GPT-2 讓每一列都從 cache 長度 $n$ 開始數，left padding 的列就整列錯位
+# （peft 的 forward 也沒有傳，所以它在 left padding 的批次上和單獨跑的結果不同；grader 會檢查你的版本沒有這個問題）。
 
 # %% nbgrader={"grade": false, "grade_id": "forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def prefix_forward(model, prefix: list[tuple[torch.Tensor, torch.Tensor]], input_ids: torch.Tensor,

@@ -16,7 +16,7 @@
 # 存下來的 adapter 只有 prefix $P$（每個 virtual token 在每一層的 key 與 value），沒有 MLP。推論時把它載回
 # **一個新的** base model：peft 在 `generate` 的第一步把 $P$ 放進 KV cache，之後每個新 token 都 attend 到它，
 # 所以 prefix 在整段生成裡一直都在（論文 §4.1：prefix 就像一段 virtual tokens，之後的每個 token 都 attend 到它們）。
-# 本 notebook：(1) 寫 `load_adapted(adapter_dir)`；(2) 寫 greedy decoding 的 `greedy_generate`；
+# 本 notebook：(1) 寫 `load_adapted(adapter_dir)`；(2) 寫一個批次（left padding）的 greedy decoding `greedy_generate`；
 # (3) 比較 base 與加上 prefix 後的輸出。
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -54,24 +54,27 @@ def load_adapted(adapter_dir) -> PeftModel:
 
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "generate-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# ## 2. Greedy decoding
+# ## 2. 一個批次的 greedy decoding（left padding）
 #
-# `greedy_generate(model, tokenizer, prompts, max_new_tokens)`：每個 prompt 用 **`model.generate`**（PeftModel 的，
-# 不是 base model 的：只有它會放進 prefix）做 greedy decoding（`do_sample=False`，傳入 `input_ids` 與
-# `attention_mask`），**只** decode 新產生的 token，`skip_special_tokens=True`，回傳字串 list。
-# prefix 在 cache 裡，不在 `input_ids` 裡：輸出的開頭就是你的 prompt。
+# `greedy_generate(model, tokenizer, prompts, max_new_tokens)`：把所有 prompt 放進 **一個** 批次，用
+# **`model.generate`**（PeftModel 的，不是 base model 的：只有它會放進 prefix）做 greedy decoding
+# （`do_sample=False`，傳入 `input_ids` 與 `attention_mask`），回傳每個 prompt 新產生的文字（`skip_special_tokens=True`）。
+#
+# 長短不同的 prompt 要 padding。decoder-only 模型要 **left padding**（`tokenizer.padding_side = "left"`）：
+# 新 token 接在每一列最後一個真實 token 之後；right padding 的短 prompt 會接在 pad 後面生成。
+# 和 02 的 `prefix_forward` 一樣，left padding 不能改變結果：`generate` 從 attention mask 算 position ids，
+# peft 再把 prefix 的 $n$ 個 1 接在 mask 前面，所以每一列的輸出都要和它單獨生成時相同（grader 會比對）。
+# prefix 在 cache 裡，不在 `input_ids` 裡：只 decode `input_ids` 長度之後的 token。
 
 # %% nbgrader={"grade": false, "grade_id": "greedy-generate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 16) -> list[str]:
     ### BEGIN SOLUTION
-    texts = []
-    for prompt in prompts:
-        inputs = tokenizer(prompt, return_tensors="pt")
-        with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-        texts.append(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
-    return texts
+    tokenizer.padding_side = "left"  # every row's new tokens follow its own last real token
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     ### END SOLUTION
 
 

@@ -19,8 +19,8 @@ def test_generations_written(submission):
 
 
 @pytest.mark.check(points=3, cell="test-generate", title={"zh": "生成時 prefix 一直都在", "en": "generation keeps the prefix"},
-                   hint={"zh": "PeftModel.from_pretrained 套到新的 base，用 PeftModel 的 generate（do_sample=False）；只 decode prompt 之後的 token。",
-                         "en": "PeftModel.from_pretrained on a fresh base, generate with the PeftModel (do_sample=False); decode only the tokens after the prompt."},
+                   hint={"zh": "PeftModel.from_pretrained 套到新的 base，用 PeftModel 的 generate（do_sample=False）；批次用 left padding；只 decode prompt 之後的 token。",
+                         "en": "PeftModel.from_pretrained on a fresh base, generate with the PeftModel (do_sample=False); pad the batch on the left; decode only the tokens after the prompt."},
                    timeout=300, visibility="hidden")  # its expected text would show the kit how to decode
 def test_generation_keeps_prefix(submission, profile):
     from common_utils.models import load_model, load_tokenizer
@@ -37,5 +37,9 @@ def test_generation_keeps_prefix(submission, profile):
                             + ("，或訓練好的 prefix 沒有改變任何輸出。" if trained == base else "。"),
                             "The output equals the base model's without a prefix: the prefix was not used (generate with the PeftModel)"
                             + (", or the trained prefix changes no output." if trained == base else ".")))
-    raise Diagnosed(say(f"載回的 adapter 生成 {got[0]!r}，訓練好的模型生成 {trained[0]!r}（第一個 prompt）。",
-                        f"The reloaded adapter generates {got[0]!r}, the trained model {trained[0]!r} (first prompt)."))
+    wrong = [i for i, (g, t) in enumerate(zip(got, trained)) if g != t] if len(got) == len(trained) else list(range(len(trained)))
+    i = wrong[0]
+    raise Diagnosed(say(f"prompt {wrong} 的輸出不同：例如第 {i} 個，載回的 adapter 生成 {got[i] if i < len(got) else None!r}，"
+                        f"訓練好的模型生成 {trained[i]!r}。一次一個 prompt 和整個批次的結果要相同：批次用 left padding 了嗎？",
+                        f"Prompts {wrong} differ: e.g. prompt {i}, the reloaded adapter generates {got[i] if i < len(got) else None!r}, "
+                        f"the trained model {trained[i]!r}. A batch must give what one prompt at a time gives: is it padded on the left?"))
