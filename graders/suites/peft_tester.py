@@ -62,7 +62,12 @@ def load_adapter(folder: Path, base, tmp: Path):
     if not (safe / "adapter_model.safetensors").is_file():
         raise AssertionError(say("adapter 沒有 adapter_model.safetensors：請用 save_pretrained 存成 safetensors。",
                                  "The adapter has no adapter_model.safetensors: save it with save_pretrained."))
-    return PeftModel.from_pretrained(base, str(safe)).eval()
+    try:
+        return PeftModel.from_pretrained(base, str(safe)).eval()
+    except (KeyError, ValueError, RuntimeError, TypeError) as err:  # a student's folder peft cannot read
+        raise AssertionError(say(f"peft 無法載入這個 adapter（{type(err).__name__}: {err}）：請用 save_pretrained 存下訓練好的模型。",
+                                 f"peft cannot load this adapter ({type(err).__name__}: {err}): save the trained model with "
+                                 "save_pretrained.")) from None
 
 
 def expected_trainable(case: PeftCase, profile: str, config, unfreeze: list[str]) -> tuple[int, int]:
