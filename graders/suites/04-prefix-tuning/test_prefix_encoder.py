@@ -153,12 +153,12 @@ def test_left_padded_equals_rows(submission, profile, rng, peft_prefix):
     for row, size in enumerate(lengths):  # left padding: the real tokens at the end of each row
         ids[row, length - size:] = torch.randint(3, base.config.vocab_size, (size,), generator=rng)
         mask[row, length - size:] = 1
-    nb = submission.nb(NB)
-    padded = nb.call("prefix_logits", [list(p) for p in prefix], ids, mask)["logits"]
+    student = submission.nb(NB)
+    padded = student.call("prefix_logits", [list(p) for p in prefix], ids, mask)["logits"]
     wrong = []
     for row, size in enumerate(lengths):
         alone_prefix = [[k[row:row + 1], v[row:row + 1]] for k, v in prefix]
-        alone = nb.call("prefix_logits", alone_prefix, ids[row:row + 1, length - size:], mask[row:row + 1, length - size:])["logits"]
+        alone = student.call("prefix_logits", alone_prefix, ids[row:row + 1, length - size:], mask[row:row + 1, length - size:])["logits"]
         if tuple(padded.shape[:2]) != (batch, length) or not torch.allclose(padded[row, length - size:], alone[0], atol=1e-4, rtol=1e-4):
             wrong.append(row)
     if wrong:
