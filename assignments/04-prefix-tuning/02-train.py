@@ -32,7 +32,7 @@ from transformers import DynamicCache
 from common_utils.datasets import load_course_dataset
 from common_utils.models import load_model, load_tokenizer
 from common_utils.profiles import get_profile
-from common_utils.training import instruction_batches, train_steps
+from common_utils.training import instruction_batches, to_device, train_steps
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 renames; not the lesson here
 PROFILE = get_profile()
@@ -131,9 +131,10 @@ assert sum(p.numel() for p in _enc.parameters()) == 3 * 20 + (20 * 6 + 6) + (6 *
 # %% nbgrader={"grade": true, "grade_id": "test-forward", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false}
 _base = load_model("gpt2", PROFILE).eval()
 _cfg = _base.config
-_enc = PrefixEncoder(4, _cfg.n_layer, _cfg.n_head, _cfg.n_embd // _cfg.n_head)
+_enc = PrefixEncoder(4, _cfg.n_layer, _cfg.n_head, _cfg.n_embd // _cfg.n_head).to(_base.device)
+_ids = torch.tensor([[5, 6, 7]], device=_base.device)
 with torch.no_grad():
-    _out = prefix_forward(_base, _enc(1), torch.tensor([[5, 6, 7]]), torch.tensor([[1, 1, 1]]), torch.tensor([[5, 6, 7]]))
+    _out = prefix_forward(_base, _enc(1), _ids, torch.ones_like(_ids), _ids)
 assert _out.logits.shape[1] == 3, "prefix 在 cache 裡：logits 長度仍是 L"
 assert torch.isfinite(_out.loss), "loss 應為有限值"
 
@@ -219,21 +220,22 @@ def encoder_kv(sizes: dict, state: dict | None, batch_size: int) -> dict:
 def prefix_logits(prefix: list, input_ids, attention_mask, labels=None) -> dict:
     """Your prefix_forward on a fresh base with the grader's prefix (per layer [key, value])."""
     base = load_model("gpt2", PROFILE).eval()
+    inputs = to_device({"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}, base.device)
     with torch.no_grad():
-        out = prefix_forward(base, [(k, v) for k, v in prefix], input_ids, attention_mask, labels)
-    return {"logits": out.logits, "loss": out.loss}
+        out = prefix_forward(base, [(k.to(base.device), v.to(base.device)) for k, v in prefix], **inputs)
+    return {"logits": out.logits.cpu(), "loss": None if out.loss is None else out.loss.cpu()}
 
 
 def trained_encoder_state() -> dict:
     """The trained prefix encoder (P' and the MLP) of the model you trained."""
-    return {k: v.detach().clone() for k, v in model.prompt_encoder["default"].state_dict().items()}
+    return {k: v.detach().clone().cpu() for k, v in model.prompt_encoder["default"].state_dict().items()}
 
 
 def adapted_logits(input_ids: torch.Tensor) -> torch.Tensor:
     """Logits of the model you trained (the grader compares them with the reloaded adapter)."""
     model.eval()
     with torch.no_grad():
-        return model(input_ids=input_ids).logits
+        return model(input_ids=input_ids.to(model.device)).logits.cpu()
 
 
 def trained_generate(prompts: list[str], max_new_tokens: int) -> list[str]:
@@ -241,7 +243,7 @@ def trained_generate(prompts: list[str], max_new_tokens: int) -> list[str]:
     model.eval()
     texts = []
     for text in prompts:
-        ids = tokenizer(text, return_tensors="pt")["input_ids"]
+        ids = tokenizer(text, return_tensors="pt")["input_ids"].to(model.device)
         with torch.no_grad():
             seq = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
                                  max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)[0]

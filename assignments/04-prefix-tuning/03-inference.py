@@ -58,7 +58,8 @@ def load_adapted(adapter_dir) -> PeftModel:
 #
 # `greedy_generate(model, tokenizer, prompts, max_new_tokens)`：把所有 prompt 放進 **一個** 批次，用
 # **`model.generate`**（PeftModel 的，不是 base model 的：只有它會放進 prefix）做 greedy decoding
-# （`do_sample=False`，傳入 `input_ids` 與 `attention_mask`），回傳每個 prompt 新產生的文字（`skip_special_tokens=True`）。
+# （`do_sample=False`，傳入放到 `model.device` 的 `input_ids` 與 `attention_mask`），回傳每個 prompt 新產生的文字
+# （`skip_special_tokens=True`）。
 #
 # 長短不同的 prompt 要 padding。decoder-only 模型要 **left padding**（`tokenizer.padding_side = "left"`）：
 # 新 token 接在每一列最後一個真實 token 之後；right padding 的短 prompt 會接在 pad 後面生成。
@@ -70,7 +71,7 @@ def load_adapted(adapter_dir) -> PeftModel:
 def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 16) -> list[str]:
     ### BEGIN SOLUTION
     tokenizer.padding_side = "left"  # every row's new tokens follow its own last real token
-    inputs = tokenizer(prompts, return_tensors="pt", padding=True)
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id)

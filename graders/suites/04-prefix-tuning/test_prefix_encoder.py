@@ -74,18 +74,23 @@ def test_equals_peft(submission, rng, peft_prefix):
 
 
 def _run(base, prefix, ids, mask, positions):
-    """The grader's own prefixed forward: a fresh cache holding ``prefix``, the mask and positions given."""
+    """The grader's own prefixed forward: a fresh cache holding ``prefix``, the mask and positions given;
+    run on the model's device, the logits returned on the CPU."""
     from transformers import DynamicCache
 
+    from common_utils.training import model_device, to_device
+
+    device = model_device(base)
     cache = DynamicCache()
     for layer, (key, value) in enumerate(prefix):
-        cache.update(key.clone(), value.clone(), layer)
+        cache.update(key.to(device, copy=True), value.to(device, copy=True), layer)
+    inputs = to_device({"input_ids": ids, "attention_mask": mask, "position_ids": positions}, device)
     with torch.no_grad():
-        return base(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache).logits
+        return base(**inputs, past_key_values=cache).logits.cpu()
 
 
 def _prefix_on_profile(peft_prefix, profile, rng, n: int, batch: int):
-    """peft's prefix tuning on the profile's GPT-2 with drawn keys and values: (peft model, base, prefix)."""
+    """peft's prefix tuning on the profile's GPT-2 with drawn keys and values: (peft model, base, prefix on the CPU)."""
     from common_utils.models import load_model
 
     base = load_model("gpt2", profile).eval()
@@ -94,7 +99,7 @@ def _prefix_on_profile(peft_prefix, profile, rng, n: int, batch: int):
              "head_dim": config.n_embd // config.n_head, "prefix_projection": False, "encoder_hidden_size": None}
     model = peft_prefix.model(sizes, base)
     peft_prefix.draw(model, rng)
-    return model, model.get_base_model(), peft_prefix.kv(model, batch)
+    return model, model.get_base_model(), [(k.cpu(), v.cpu()) for k, v in peft_prefix.kv(model, batch)]
 
 
 @pytest.mark.check(points=3, cell="test-forward", title={"zh": "帶 prefix 的 forward 與 peft 相同", "en": "the prefixed forward equals peft's"},
@@ -102,6 +107,8 @@ def _prefix_on_profile(peft_prefix, profile, rng, n: int, batch: int):
                          "en": "A DynamicCache filled with update(key, value, layer); n ones before the mask; position_ids from n; labels unchanged."},
                    timeout=120, visibility="hidden")
 def test_forward_equals_peft(submission, profile, rng, peft_prefix):
+    from common_utils.training import model_device, to_device
+
     n = int(torch.randint(2, 8, (1,), generator=rng))
     model, base, prefix = _prefix_on_profile(peft_prefix, profile, rng, n, 2)
     ids = torch.randint(3, base.config.vocab_size, (2, int(torch.randint(6, 11, (1,), generator=rng))), generator=rng)
@@ -109,14 +116,15 @@ def test_forward_equals_peft(submission, profile, rng, peft_prefix):
     labels = ids.clone()
     labels[:, :2] = -100  # prompt tokens
     with torch.no_grad():
-        want = model(input_ids=ids, attention_mask=mask, labels=labels)
+        want = model(**to_device({"input_ids": ids, "attention_mask": mask, "labels": labels}, model_device(model)))
+    want_logits = want.logits.cpu()
     got = submission.nb(NB).call("prefix_logits", [list(p) for p in prefix], ids, mask, labels)
     logits = got["logits"]
-    if tuple(logits.shape) != tuple(want.logits.shape):
-        raise Diagnosed(say(f"logits 形狀應為 (batch, L, vocab) = {tuple(want.logits.shape)}，實際 {tuple(logits.shape)}：prefix 在 cache 裡，不在輸入裡。",
-                            f"The logits should be (batch, L, vocab) = {tuple(want.logits.shape)}; got {tuple(logits.shape)}: "
+    if tuple(logits.shape) != tuple(want_logits.shape):
+        raise Diagnosed(say(f"logits 形狀應為 (batch, L, vocab) = {tuple(want_logits.shape)}，實際 {tuple(logits.shape)}：prefix 在 cache 裡，不在輸入裡。",
+                            f"The logits should be (batch, L, vocab) = {tuple(want_logits.shape)}; got {tuple(logits.shape)}: "
                             "the prefix lives in the cache, not in the input."))
-    if not torch.allclose(logits, want.logits, atol=1e-4, rtol=1e-4):
+    if not torch.allclose(logits, want_logits, atol=1e-4, rtol=1e-4):
         ones = torch.ones(2, n, dtype=mask.dtype)
         from_n = torch.arange(n, n + ids.shape[1]).expand(2, -1)
         known_wrong = {
@@ -129,7 +137,7 @@ def test_forward_equals_peft(submission, profile, rng, peft_prefix):
         for why, value in known_wrong.items():
             if torch.allclose(logits, value, atol=1e-4, rtol=1e-4):
                 raise Diagnosed(why)
-        gap = (logits - want.logits).abs().max().item()
+        gap = (logits - want_logits).abs().max().item()
         raise Diagnosed(say(f"logits 與 peft 的 prefix tuning 最多差 {gap:.3g}。", f"The logits differ from peft's prefix tuning by up to {gap:.3g}."))
     if abs(float(got["loss"]) - float(want.loss)) > 1e-4 * max(1.0, abs(float(want.loss))):
         raise Diagnosed(say(f"logits 正確，但 loss {float(got['loss']):.4f} 與 peft 的 {float(want.loss):.4f} 不同：labels 原樣傳給模型。",
