@@ -134,8 +134,9 @@ def accuracy(model: torch.nn.Module, rows: list[dict], profile: str | None = Non
     """Fraction of ``rows`` a sequence classifier labels right."""
     model.eval()
     batch = encode(rows, profile)
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return float((logits.argmax(-1) == batch["labels"]).float().mean())
+    device = next(model.parameters()).device
+    logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+    return float((logits.argmax(-1).cpu() == batch["labels"]).float().mean())
 
 
 def loaded_bytes(model: torch.nn.Module) -> int:

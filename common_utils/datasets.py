@@ -21,6 +21,51 @@ FULL = {
 PINS_FILE = DATA_DIR / "full_pins.json"  # commits resolved by `course models pin`, by dataset id
 
 
+def _guanaco(row: dict) -> dict | None:
+    """The first exchange of an OpenAssistant-Guanaco conversation ("### Human: ... ### Assistant: ...")."""
+    text = row["text"]
+    if "### Human:" not in text or "### Assistant:" not in text:
+        return None
+    human = text.split("### Human:", 1)[1].split("### Assistant:", 1)[0].strip()
+    answer = text.split("### Assistant:", 1)[1].split("### Human:", 1)[0].strip()
+    return {"instruction": human, "input": "", "output": answer} if human and answer else None
+
+
+def _hh_rlhf(row: dict) -> dict | None:
+    """A hh-rlhf pair ("\n\nHuman: ...\n\nAssistant: ..." twice) as the dialogue before the last
+    assistant turn and the two last replies."""
+    marker = "\n\nAssistant:"
+    chosen, rejected = row["chosen"], row["rejected"]
+    if marker not in chosen or marker not in rejected:
+        return None
+    prompt, chosen_reply = chosen.rsplit(marker, 1)
+    rejected_prompt, rejected_reply = rejected.rsplit(marker, 1)
+    if prompt != rejected_prompt or not chosen_reply.strip() or not rejected_reply.strip():
+        return None
+    return {"prompt": prompt.replace("\n\nHuman:", "\n").strip(), "chosen": chosen_reply.strip(),
+            "rejected": rejected_reply.strip()}
+
+
+# name -> a hub row in the shipped JSONL's schema (None drops the row): notebooks read the same
+# fields under every profile.
+HUB_ROWS = {
+    "instructions": _guanaco,
+    "sentiment": lambda r: {"text": r["sentence"], "label": int(r["label"]), "lang": "en"},
+    "paraphrase": lambda r: {"sentence1": r["sentence1"], "sentence2": r["sentence2"], "label": int(r["label"])},
+    "summaries": lambda r: {"document": r["article"], "summary": r["highlights"]},
+    "preferences": _hh_rlhf,
+}
+
+
+def hub_rows(name: str, raw) -> list[dict]:
+    """Rows of the hub dataset behind ``name`` in the shipped schema; rows that do not fit it are dropped
+    (an empty result is refused: the mapping no longer fits the pinned dataset)."""
+    rows = [mapped for r in raw if (mapped := HUB_ROWS[name](dict(r))) is not None]
+    if not rows:
+        raise RuntimeError(f"no row of the hub dataset behind {name!r} fits the course's schema")
+    return rows
+
+
 def full_dataset(name: str) -> dict:
     """The hub dataset behind ``name`` under ``full``: id, config, split and pinned revision."""
     hub_id, config, split, revision = FULL[name]
@@ -57,7 +102,8 @@ def load_course_dataset(name: str, profile: str | None = None, limit: int | None
                                f"where the hub is reachable, or COURSE_WEIGHTS=random for the shipped data")
         from datasets import load_dataset
 
-        rows = [dict(r) for r in load_dataset(hub["id"], hub["config"], split=hub["split"], revision=hub["revision"])]
+        raw = load_dataset(hub["id"], hub["config"], split=hub["split"], revision=hub["revision"])
+        rows = hub_rows(name, raw)
     else:
         path = DATA_DIR / f"{name}.jsonl"
         if not path.is_file():

@@ -94,3 +94,57 @@ def counts_on_meta(family: str, method: str | None, profile: str | None = "full"
         model = apply_peft(model, method, get_model_spec(family, profile).task, **overrides)
     report = parameter_report(model)
     return {"trainable": report["trainable"], "total": report["total"]}
+
+
+# Lab 1.1 compares every method on one task: sentence classification with the profile's BERT.
+# method -> overrides of make_peft_config on BERT (its module names; prefix tuning with Li & Liang's
+# reparameterisation MLP, P-tuning v2 without, as in each paper's code). "full" is full fine-tuning.
+COMPARED: dict[str, dict[str, Any]] = {
+    "full": {},
+    "lora": {"target_modules": ["query", "value"]},
+    "bottleneck": {"placement": "houlsby"},
+    "prompt_tuning": {},
+    "prefix_tuning": {"prefix_projection": True},
+    "p_tuning": {},
+    "p_tuning_v2": {},
+    "ia3": {},
+    "bitfit": {},
+}
+
+
+def compared_model(method: str, profile: str | None = None):
+    """The profile's BERT classifier set up for ``method`` of lab 1.1 (the table's rows), built the
+    same way by the notebook and by the grader."""
+    from common_utils.models import load_model
+
+    if method not in COMPARED:
+        raise ValueError(f"unknown compared method {method!r}; valid: {', '.join(COMPARED)}")
+    base = load_model("bert", profile, for_training=True)
+    if method == "full":
+        for p in base.parameters():
+            p.requires_grad_(True)
+        return base
+    return apply_peft(base, method, task="sequence-classification", **COMPARED[method])
+
+
+def compared_model_on_the_fence(method: str, seed: int, batches: list[dict], profile: str | None = None):
+    """``compared_model`` with its trainable head drawn from ``seed`` and the head's bias set between the
+    two middle rows of ``batches`` (half the rows on each side, none on the boundary). The grader of lab
+    1.1 hands it over in training mode: dropout then flips predictions, so a forgotten eval() shows."""
+    import torch
+
+    from common_utils.training import model_device, to_device
+
+    torch.manual_seed(seed)
+    model = compared_model(method, profile)
+    head = [(n, p) for n, p in model.named_parameters() if "classifier" in n and p.requires_grad]
+    with torch.no_grad():
+        for _, p in head:
+            p.copy_(torch.randn_like(p))
+        model.eval()
+        logits = torch.cat([model(**{k: v for k, v in to_device(b, model_device(model)).items() if k != "labels"}).logits
+                            for b in batches])
+        gaps = (logits[:, 1] - logits[:, 0]).sort().values
+        middle = len(gaps) // 2
+        next(p for n, p in head if n.endswith("bias"))[1] -= (gaps[middle - 1] + gaps[middle]) / 2
+    return model

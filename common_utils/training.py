@@ -1,7 +1,8 @@
 """The course's training loop and batch builders, for the labs after 01-lora.
 
 01-lora teaches the loop (students write it there). The later labs teach a PEFT method, not the
-loop again, so their locked cells call ``train_steps`` and ``sentence_batches`` from here. Batches
+loop again, so their locked cells call ``train_steps`` with ``sentence_batches`` (classification) or
+``instruction_batches`` (instruction tuning) from here. Batches
 are moved to the model's device here, once, so a lab runs unchanged under ``tiny`` on a CPU and
 under ``full`` on a GPU runner.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["model_device", "sentence_batches", "to_device", "train_steps"]
+__all__ = ["instruction_batches", "model_device", "sentence_batches", "to_device", "train_steps"]
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -72,3 +73,19 @@ def sentence_batches(rows: Iterable[dict], tokenizer, batch_size: int, *, text: 
         batches.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
                         "labels": torch.tensor([r["label"] for r in chunk])})
     return batches
+
+
+def instruction_batches(rows: Sequence[dict], tokenizer, batch_size: int, max_steps: int, *,
+                        template: str = "alpaca", max_length: int = 128, seed: int = 0) -> list[dict]:
+    """``max_steps`` shuffled instruction-tuning batches (prompt tokens masked with -100 in the labels,
+    right-padded to a multiple of 8), the shuffled rows repeated when one pass is not enough. The
+    order is seeded, so a reference and a submission see the same batches."""
+    from torch.utils.data import DataLoader
+
+    from common_utils.instruct import InstructionDataCollator, InstructionDataset
+
+    dataset = InstructionDataset(list(rows), tokenizer, template=template, max_length=max_length)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                        collate_fn=InstructionDataCollator(tokenizer, pad_to_multiple_of=8),
+                        generator=torch.Generator().manual_seed(seed))
+    return [batch for _, batch in zip(range(max_steps), itertools.cycle(loader))]

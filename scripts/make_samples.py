@@ -101,10 +101,53 @@ def write_class(assignment: str, students: dict, notebooks: list[str], resolve=N
         print(f"wrote samples/{assignment}/{student}/")
 
 
+# The classes of later labs are built from the lab's own wrong answers (its mutants, which the
+# kill matrix proves each check catches): alice is right, bob makes two of its mistakes, carol's
+# notebook crashes half-way, dave "fixes" a visible test cell. student -> mutant names, or
+# (notebook, cell, source) for a hand-written edit.
+FROM_MUTANTS = {
+    "06-bitfit": {
+        "alice": [],
+        "bob": ["count-head-forgotten", "serve-no-reset"],
+        "carol": [("02-train.ipynb", "train-loop", "def train(model, batches, max_steps, lr):\n"
+                   "    raise RuntimeError('CUDA error: out of memory (on my laptop)')")],
+        "dave": ["head-frozen", ("02-train.ipynb", "test-train-bitfit", "assert True  # the loss goes down on my machine")],
+    },
+    "11-peft-comparison": {
+        "alice": [],
+        "bob": ["seconds-in-ms", "accuracy-train-mode"],
+        "carol": [("01-compare.ipynb", "plot", "def plot_comparison(rows):\n    fig, ax = plt.subplots()\n"
+                   "    ax.scatter(rows['trainable_pct'], rows['accuracy'])  # rows is a list, not a DataFrame\n    return fig")],
+        "dave": ["optimizer-all-params", ("01-compare.ipynb", "test-measure", "assert True  # my numbers look fine")],
+    },
+}
+
+
+def write_from_mutants(assignment_name: str, students: dict) -> None:
+    """A class of ``assignment_name`` whose wrong answers are its mutants' edits (combined per student)."""
+    from graders.assignment import load_assignment
+    from graders.mutants.run import apply_edits
+    from graders.mutants.spec import Edit, Mutant, load_mutants
+
+    assignment = load_assignment(assignment_name)
+    for student, parts in students.items():
+        names = [p for p in parts if isinstance(p, str)]
+        edits = [e for m in (load_mutants(assignment, names) if names else []) for e in m.edits]
+        edits += [Edit(notebook=nb, cell=cell, source=source) for nb, cell, source in (p for p in parts if not isinstance(p, str))]
+        combined = Mutant(name=student, title=student, fails=frozenset(), edits=tuple(edits))
+        for notebook, nb in apply_edits(assignment, combined).items():
+            out = ROOT / "samples" / assignment_name / student / assignment_name / notebook
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, out)
+        print(f"wrote samples/{assignment_name}/{student}/")
+
+
 def main() -> None:
     write_class("00-pytorch-basics", BASICS, ["basics.ipynb"], timestamps=TIMESTAMPS)
     write_class("01-lora", LORA, ["01-setup.ipynb", "02-train.ipynb", "03-inference.ipynb", "04-merge-and-deploy.ipynb"],
                 _lora_overrides)
+    for name, students in FROM_MUTANTS.items():
+        write_from_mutants(name, students)
 
 
 if __name__ == "__main__":

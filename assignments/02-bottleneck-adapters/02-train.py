@@ -36,8 +36,9 @@ from torch import nn
 
 from common_utils.adapters.bottleneck import BottleneckConfig, add_bottleneck_adapters
 from common_utils.datasets import load_course_dataset
-from common_utils.models import load_model, load_tokenizer
+from common_utils.models import default_device, load_model, load_tokenizer
 from common_utils.profiles import get_profile
+from common_utils.training import to_device
 
 PROFILE = get_profile()
 ARTIFACTS = Path("artifacts")
@@ -129,13 +130,14 @@ CONFIG = BottleneckConfig(bottleneck_size=16, placement="houlsby", activation="r
 # The held-out split (1 pair in 8) is kept for the grader: it judges your adapters on pairs they never saw.
 rows = load_course_dataset("paraphrase", PROFILE, split="train")
 order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0)).tolist()
+DEVICE = default_device(PROFILE)  # the GPU under `full`, the CPU under `tiny`: where load_model puts the model
 batches = []
 for i in range(0, len(order), BATCH_SIZE):
     chunk = [rows[j] for j in order[i:i + BATCH_SIZE]]
     enc = tokenizer([r["sentence1"] for r in chunk], [r["sentence2"] for r in chunk], padding=True, truncation=True,
                     max_length=64, return_tensors="pt")
-    batches.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                    "labels": torch.tensor([r["label"] for r in chunk])})
+    batches.append(to_device({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                              "labels": torch.tensor([r["label"] for r in chunk])}, DEVICE))
 print(f"{len(rows):,} pairs, {len(batches)} batches of {BATCH_SIZE}")
 
 # %% nbgrader={"grade": false, "grade_id": "train-adapters", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -42,8 +42,8 @@ tokenizer = load_tokenizer(PROFILE, family="bert")
 # 切到 `eval()` 並回傳。
 #
 # 再實作 `classify_logits(model, pairs)`：`pairs` 是 `(sentence1, sentence2)` 的 list；把兩句一起 tokenize
-# （`tokenizer(firsts, seconds, padding=True, truncation=True, max_length=64)`），傳入 `input_ids` 與 `attention_mask`，
-# 在 `torch.no_grad()` 下回傳 logits。
+# （`tokenizer(firsts, seconds, padding=True, truncation=True, max_length=64)`），把張量放到 `model.device`（`full` 時在 GPU 上），
+# 傳入 `input_ids` 與 `attention_mask`，在 `torch.no_grad()` 下回傳 logits。
 
 # %% nbgrader={"grade": false, "grade_id": "load", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def load_adapters(folder: Path) -> nn.Module:
@@ -62,7 +62,7 @@ def load_adapters(folder: Path) -> nn.Module:
 def classify_logits(model: nn.Module, pairs: list[tuple[str, str]]) -> torch.Tensor:
     ### BEGIN SOLUTION
     enc = tokenizer([a for a, _ in pairs], [b for _, b in pairs], padding=True, truncation=True, max_length=64,
-                    return_tensors="pt")
+                    return_tensors="pt").to(model.device)
     with torch.no_grad():
         return model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
     ### END SOLUTION
@@ -71,7 +71,7 @@ def classify_logits(model: nn.Module, pairs: list[tuple[str, str]]) -> torch.Ten
 # %% nbgrader={"grade": false, "grade_id": "run", "locked": true, "schema_version": 3, "solution": false, "task": false}
 model = load_adapters(ARTIFACTS / "adapters")
 held = load_course_dataset("paraphrase", PROFILE, split="held_out")
-logits = classify_logits(model, [(r["sentence1"], r["sentence2"]) for r in held])
+logits = classify_logits(model, [(r["sentence1"], r["sentence2"]) for r in held]).cpu()
 accuracy = float((logits.argmax(-1) == torch.tensor([r["label"] for r in held])).float().mean())
 (ARTIFACTS / "inference.json").write_text(json.dumps({"held_out_accuracy": accuracy}, indent=2))
 print(f"held-out accuracy {accuracy:.3f} on {len(held)} pairs")
@@ -85,4 +85,4 @@ assert not model.training, "推論時模型要在 eval() 模式"
 
 # %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def logits_on(pairs: list) -> torch.Tensor:
-    return classify_logits(load_adapters(ARTIFACTS / "adapters"), [(a, b) for a, b in pairs])
+    return classify_logits(load_adapters(ARTIFACTS / "adapters"), [(a, b) for a, b in pairs]).cpu()

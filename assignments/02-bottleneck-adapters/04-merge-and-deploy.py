@@ -48,7 +48,7 @@ print(f"one task: {task_bytes:,} bytes; the model: {base_bytes:,} bytes ({100 * 
 # 實作 `AdapterServer(model)`（`model` 已插入 adapter）：
 # - `add_task(name, tensors)`：登記一個任務的 adapter 與分類頭張量（鍵名與 `model.named_parameters()` 相同）；
 # - `serve(requests)`：`requests` 是 `(task, sentence1, sentence2)` 的 list；對每個任務，換上它的張量
-#   （`load_state_dict(tensors, strict=False)`），把該任務的請求一起算；回傳 logits，形狀 `(len(requests), num_labels)`，
+#   （`load_state_dict(tensors, strict=False)`），把該任務的請求一起算（張量放到 `self.model.device`）；回傳 logits，形狀 `(len(requests), num_labels)`，
 #   **順序與 requests 相同**，每一列都要等於「只載入那個任務、單獨推論」的結果。
 
 # %% nbgrader={"grade": false, "grade_id": "server", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -67,7 +67,7 @@ class AdapterServer:
             self.model.load_state_dict(self.tasks[task], strict=False)
             idx = [i for i, r in enumerate(requests) if r[0] == task]
             enc = tokenizer([requests[i][1] for i in idx], [requests[i][2] for i in idx], padding=True,
-                            truncation=True, max_length=64, return_tensors="pt")
+                            truncation=True, max_length=64, return_tensors="pt").to(self.model.device)
             with torch.no_grad():
                 logits = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
             for row, i in enumerate(idx):
@@ -99,4 +99,4 @@ def serve_requests(tasks: dict, requests: list) -> torch.Tensor:
     server = AdapterServer(add_bottleneck_adapters(load_model("bert", PROFILE), CONFIG).eval())
     for name, tensors in tasks.items():
         server.add_task(name, tensors)
-    return server.serve([tuple(r) for r in requests])
+    return server.serve([tuple(r) for r in requests]).cpu()

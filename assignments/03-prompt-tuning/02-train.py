@@ -36,8 +36,9 @@ from torch.utils.data import DataLoader
 
 from common_utils.datasets import load_course_dataset
 from common_utils.instruct import InstructionDataCollator, InstructionDataset
-from common_utils.models import load_model, load_tokenizer
+from common_utils.models import default_device, load_model, load_tokenizer
 from common_utils.profiles import get_profile
+from common_utils.training import to_device
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 renames; not the lesson here
 PROFILE = get_profile()
@@ -60,7 +61,8 @@ torch.manual_seed(0)
 #
 # 再寫 `prompt_tuned_forward(model, soft_prompt, input_ids, attention_mask, labels)`：用
 # `model.get_input_embeddings()` 把 `input_ids` 轉成 embedding、接上 soft prompt，attention mask 與
-# labels 照 01-setup 的規則延長（前面補 1 與 -100），再以 `inputs_embeds=` 呼叫 `model`，回傳它的輸出。
+# labels 照 01-setup 的規則延長（前面補 1 與 -100；補上的張量建在輸入所在的 device 上），再以 `inputs_embeds=`
+# 呼叫 `model`，回傳它的輸出。
 
 # %% nbgrader={"grade": false, "grade_id": "soft-prompt", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class SoftPrompt(nn.Module):
@@ -83,9 +85,9 @@ def prompt_tuned_forward(model, soft_prompt: SoftPrompt, input_ids, attention_ma
     ### BEGIN SOLUTION
     n, batch = soft_prompt.num_virtual_tokens, input_ids.shape[0]
     inputs_embeds = soft_prompt(model.get_input_embeddings()(input_ids))
-    mask = torch.cat([torch.ones(batch, n, dtype=attention_mask.dtype), attention_mask], dim=1)
+    mask = torch.cat([torch.ones(batch, n, dtype=attention_mask.dtype, device=attention_mask.device), attention_mask], dim=1)
     if labels is not None:
-        labels = torch.cat([torch.full((batch, n), IGNORE_INDEX, dtype=labels.dtype), labels], dim=1)
+        labels = torch.cat([torch.full((batch, n), IGNORE_INDEX, dtype=labels.dtype, device=labels.device), labels], dim=1)
     return model(inputs_embeds=inputs_embeds, attention_mask=mask, labels=labels)
     ### END SOLUTION
 
@@ -95,8 +97,9 @@ _base = load_model("llama", PROFILE)
 _sp = SoftPrompt(_base.get_input_embeddings(), torch.tensor([3, 5, 7]))
 assert tuple(_sp.prompt.shape) == (3, _base.config.hidden_size), "prompt 形狀應為 (n, d_model)"
 assert torch.equal(_sp.prompt, _base.get_input_embeddings().weight[[3, 5, 7]]), "prompt 應從 embedding 的列複製"
-assert tuple(_sp(torch.zeros(2, 4, _base.config.hidden_size)).shape) == (2, 7, _base.config.hidden_size)
-_out = prompt_tuned_forward(_base, _sp, torch.tensor([[4, 5]]), torch.tensor([[1, 1]]), torch.tensor([[4, 5]]))
+assert tuple(_sp(torch.zeros(2, 4, _base.config.hidden_size, device=_base.device)).shape) == (2, 7, _base.config.hidden_size)
+_ids = torch.tensor([[4, 5]], device=_base.device)
+_out = prompt_tuned_forward(_base, _sp, _ids, torch.ones_like(_ids), _ids)
 assert _out.logits.shape[1] == 5, "輸出長度應為 n + L"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "config-md", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -167,7 +170,8 @@ dataset = InstructionDataset(rows, tokenizer, template="alpaca", max_length=128)
 collator = InstructionDataCollator(tokenizer, pad_to_multiple_of=8)
 loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, collate_fn=collator,
                     generator=torch.Generator().manual_seed(0))
-batches = [batch for _, batch in zip(range(MAX_STEPS), itertools.cycle(loader))]
+DEVICE = default_device(PROFILE)  # the GPU under `full`, the CPU under `tiny`: where load_model puts the model
+batches = [to_device(batch, DEVICE) for _, batch in zip(range(MAX_STEPS), itertools.cycle(loader))]
 
 # %% nbgrader={"grade": false, "grade_id": "train-run", "locked": true, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
@@ -199,7 +203,7 @@ def fresh_soft_prompt(init_token_ids: list[int]) -> dict:
     for p in base.parameters():
         p.requires_grad_(False)
     sp = SoftPrompt(base.get_input_embeddings(), torch.tensor(init_token_ids))
-    return {"prompt": sp.prompt.detach().clone(),
+    return {"prompt": sp.prompt.detach().clone().cpu(),
             "trainable": sum(p.numel() for p in sp.parameters() if p.requires_grad),
             "vocab_unchanged": torch.equal(base.get_input_embeddings().weight, load_model("llama", PROFILE).get_input_embeddings().weight)}
 
@@ -208,10 +212,11 @@ def soft_prompt_forward(prompt, input_ids, attention_mask, labels) -> dict:
     """Your SoftPrompt holding `prompt`, run through your prompt_tuned_forward on a fresh base."""
     base = load_model("llama", PROFILE).eval()
     sp = SoftPrompt(base.get_input_embeddings(), torch.zeros(prompt.shape[0], dtype=torch.long))
+    inputs = to_device({"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}, base.device)
     with torch.no_grad():
         sp.prompt.copy_(prompt)
-        out = prompt_tuned_forward(base, sp, input_ids, attention_mask, labels)
-    return {"logits": out.logits, "loss": out.loss}
+        out = prompt_tuned_forward(base, sp, **inputs)
+    return {"logits": out.logits.cpu(), "loss": out.loss.cpu()}
 
 
 def count_trainable_on(num_virtual_tokens: int, unfreeze: list[str]) -> list[int]:
@@ -228,21 +233,21 @@ def initial_peft_prompt(seed: int) -> torch.Tensor:
     """The soft prompt your make_prompt_tuning_config gives a fresh peft model, before training."""
     torch.manual_seed(seed)
     fresh = get_peft_model(load_model("llama", PROFILE), make_prompt_tuning_config())
-    return fresh.get_prompt_embedding_to_save("default").detach().clone()
+    return fresh.get_prompt_embedding_to_save("default").detach().clone().cpu()
 
 
 def state_after_steps(steps: int) -> dict:
     """Your config and train() for `steps` steps: every base parameter afterwards, and the prompt before/after."""
     torch.manual_seed(0)
     fresh = get_peft_model(load_model("llama", PROFILE, for_training=True), make_prompt_tuning_config())
-    before = fresh.get_prompt_embedding_to_save("default").detach().clone()
+    before = fresh.get_prompt_embedding_to_save("default").detach().clone().cpu()
     train(fresh, batches[:steps], steps, LR)
-    base = {k: v.detach().clone() for k, v in fresh.get_base_model().state_dict().items()}
-    return {"base": base, "before": before, "after": fresh.get_prompt_embedding_to_save("default").detach().clone()}
+    base = {k: v.detach().clone().cpu() for k, v in fresh.get_base_model().state_dict().items()}
+    return {"base": base, "before": before, "after": fresh.get_prompt_embedding_to_save("default").detach().clone().cpu()}
 
 
 def adapted_logits(input_ids: torch.Tensor) -> torch.Tensor:
     """Logits of the model you trained and saved (the grader compares them with the reloaded adapter)."""
     model.eval()
     with torch.no_grad():
-        return model(input_ids=input_ids).logits
+        return model(input_ids=input_ids.to(model.device)).logits.cpu()

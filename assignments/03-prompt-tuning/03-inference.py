@@ -56,7 +56,7 @@ def load_adapted(adapter_dir) -> PeftModel:
 # ## 2. Greedy decoding
 #
 # `greedy_generate(model, tokenizer, prompts, max_new_tokens)`：每個 prompt 用 `model.generate`
-# 做 greedy decoding（`do_sample=False`，傳入 `input_ids` 與 `attention_mask`），**只** decode 新產生的
+# 做 greedy decoding（`do_sample=False`，傳入放到 `model.device` 的 `input_ids` 與 `attention_mask`），**只** decode 新產生的
 # token，`skip_special_tokens=True`，回傳字串 list。注意：peft 的 prompt tuning 在 `generate` 的輸出裡
 # **不包含** virtual token，輸出的開頭就是你的 prompt。
 
@@ -65,7 +65,7 @@ def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 
     ### BEGIN SOLUTION
     texts = []
     for prompt in prompts:
-        inputs = tokenizer(prompt, return_tensors="pt")
+        inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)

@@ -43,7 +43,7 @@ tokenizer = load_tokenizer(PROFILE)
 #   （`load_model("llama", PROFILE)`），第一個用 `PeftModel.from_pretrained(..., adapter_name=名字)`，
 #   其餘用 `model.load_adapter(資料夾, adapter_name=名字)`，回傳 `eval()` 的 PeftModel。
 # - `serve(model, requests, max_new_tokens)`：`requests` 是 `[(名字, prompt), …]`，名字可以交錯出現。
-#   每個請求先 `model.set_adapter(名字)` 再 greedy decoding（`do_sample=False`），只 decode 新 token、
+#   每個請求先 `model.set_adapter(名字)` 再 greedy decoding（`do_sample=False`，輸入放到 `model.device`），只 decode 新 token、
 #   `skip_special_tokens=True`；依請求的順序回傳字串 list。
 
 # %% nbgrader={"grade": false, "grade_id": "serve", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -62,7 +62,7 @@ def serve(model: PeftModel, requests: list[tuple[str, str]], max_new_tokens: int
     texts = []
     for name, prompt in requests:
         model.set_adapter(name)
-        inputs = tokenizer(prompt, return_tensors="pt")
+        inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)

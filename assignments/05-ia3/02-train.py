@@ -35,8 +35,9 @@ from torch.utils.data import DataLoader
 
 from common_utils.datasets import load_course_dataset
 from common_utils.instruct import InstructionDataCollator, InstructionDataset
-from common_utils.models import load_model, load_tokenizer
+from common_utils.models import default_device, load_model, load_tokenizer
 from common_utils.profiles import get_profile
+from common_utils.training import to_device
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 renames; not the lesson here
 PROFILE = get_profile()
@@ -126,7 +127,8 @@ rows = load_course_dataset("instructions", PROFILE, split="train")
 dataset = InstructionDataset(rows, tokenizer, template="alpaca", max_length=128)
 loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, collate_fn=InstructionDataCollator(tokenizer, pad_to_multiple_of=8),
                     generator=torch.Generator().manual_seed(0))
-batches = [batch for _, batch in zip(range(MAX_STEPS), itertools.cycle(loader))]
+DEVICE = default_device(PROFILE)  # the GPU under `full`, the CPU under `tiny`: where load_model puts the model
+batches = [to_device(batch, DEVICE) for _, batch in zip(range(MAX_STEPS), itertools.cycle(loader))]
 print(f"{len(dataset):,} examples, {len(batches)} batches of {BATCH_SIZE}")
 
 # %% nbgrader={"grade": false, "grade_id": "train-ia3", "locked": true, "schema_version": 3, "solution": false, "task": false}

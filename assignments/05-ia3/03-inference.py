@@ -34,7 +34,8 @@ tokenizer = load_tokenizer(PROFILE)
 # ## 1. 載回 adapter 並生成
 #
 # 實作 `load_ia3(folder)`：`PeftModel.from_pretrained(load_model("llama", PROFILE), folder)`，切到 `eval()` 並回傳。
-# 再實作 `greedy_answer(model, prompt, max_new_tokens)`：greedy decoding，回傳 **只有新生成的部分**（不含 prompt）的文字。
+# 再實作 `greedy_answer(model, prompt, max_new_tokens)`：greedy decoding（輸入放到 `model.device`），回傳 **只有新生成的部分**
+# （不含 prompt）的文字。
 
 # %% nbgrader={"grade": false, "grade_id": "load", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def load_ia3(folder: Path):
@@ -45,7 +46,7 @@ def load_ia3(folder: Path):
 
 def greedy_answer(model, prompt: str, max_new_tokens: int = 24) -> str:
     ### BEGIN SOLUTION
-    ids = tokenizer(prompt, return_tensors="pt")
+    ids = tokenizer(prompt, return_tensors="pt").to(model.device)
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -70,5 +71,6 @@ assert not model.training, "推論時模型要在 eval() 模式"
 # %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def logits_on(folder: str, input_ids) -> torch.Tensor:
     """Your load_ia3 on an adapter folder the grader made: the logits of ``input_ids``."""
+    model = load_ia3(Path(folder))
     with torch.no_grad():
-        return load_ia3(Path(folder))(input_ids=input_ids).logits
+        return model(input_ids=input_ids.to(model.device)).logits.cpu()

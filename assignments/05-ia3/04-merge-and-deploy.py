@@ -51,7 +51,7 @@ def merge_ia3_weight(weight: torch.Tensor, ia3_l: torch.Tensor, feedforward: boo
 
 # %% nbgrader={"grade": false, "grade_id": "merge-run", "locked": true, "schema_version": 3, "solution": false, "task": false}
 peft_model = PeftModel.from_pretrained(load_model("llama", PROFILE), str(ARTIFACTS / "ia3-adapter")).eval()
-ids = torch.tensor([[1, 20, 30, 40, 50, 60]])
+ids = torch.tensor([[1, 20, 30, 40, 50, 60]], device=peft_model.device)
 with torch.no_grad():
     unmerged = peft_model(input_ids=ids).logits
     for module in peft_model.modules():

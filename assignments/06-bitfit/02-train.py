@@ -33,8 +33,9 @@ from torch import nn
 
 from common_utils.adapters.bitfit import apply_bitfit
 from common_utils.datasets import load_course_dataset
-from common_utils.models import load_model, load_tokenizer
+from common_utils.models import default_device, load_model, load_tokenizer
 from common_utils.profiles import get_profile
+from common_utils.training import to_device
 
 PROFILE = get_profile()
 ARTIFACTS = Path("artifacts")
@@ -130,7 +131,8 @@ for i in range(0, len(order), BATCH_SIZE):
     chunk = [rows[j] for j in order[i:i + BATCH_SIZE]]
     enc = tokenizer([r["text"] for r in chunk], padding=True, truncation=True, max_length=64, return_tensors="pt")
     batches.append({**enc, "labels": torch.tensor([r["label"] for r in chunk])})
-batches = [{k: v for k, v in b.items() if k != "token_type_ids"} for b in batches]
+DEVICE = default_device(PROFILE)  # the GPU under `full`, the CPU under `tiny`: where load_model puts the model
+batches = [to_device({k: v for k, v in b.items() if k != "token_type_ids"}, DEVICE) for b in batches]
 print(f"{len(rows):,} rows, {len(batches)} batches of {BATCH_SIZE}")
 
 # %% nbgrader={"grade": false, "grade_id": "train-bitfit", "locked": true, "schema_version": 3, "solution": false, "task": false}

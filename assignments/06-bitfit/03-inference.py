@@ -39,7 +39,7 @@ tokenizer = load_tokenizer(PROFILE, family="bert")
 # 把每個張量複製進同名的參數（`model.load_state_dict(tensors, strict=False)`，並確認沒有對不上的鍵名：
 # 有的話 `raise ValueError`），最後切到 `eval()`（關掉 dropout）並回傳模型。
 #
-# 再實作 `classify_logits(model, texts)`：tokenize（padding、truncation 到 64 個 token），把 `input_ids` **與
+# 再實作 `classify_logits(model, texts)`：tokenize（padding、truncation 到 64 個 token，放到 `model.device`），把 `input_ids` **與
 # `attention_mask`** 一起送進模型（沒有 mask 的話 padding token 也會被 attention 看到，短句的結果就變了），
 # 在 `torch.no_grad()` 下回傳 logits，形狀 `(len(texts), num_labels)`。
 
@@ -57,7 +57,7 @@ def load_bitfit(folder: Path) -> nn.Module:
 
 def classify_logits(model: nn.Module, texts: list[str]) -> torch.Tensor:
     ### BEGIN SOLUTION
-    enc = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt").to(model.device)
     with torch.no_grad():
         return model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
     ### END SOLUTION
@@ -70,7 +70,7 @@ for text, label in zip(examples, classify_logits(model, examples).argmax(-1).tol
     print(f"{label} ({'positive' if label else 'negative'}) | {text}")
 
 held = load_course_dataset("sentiment", PROFILE, split="held_out")
-predicted = classify_logits(model, [r["text"] for r in held]).argmax(-1)
+predicted = classify_logits(model, [r["text"] for r in held]).argmax(-1).cpu()
 accuracy = float((predicted == torch.tensor([r["label"] for r in held])).float().mean())
 (ARTIFACTS / "inference.json").write_text(json.dumps({"held_out_accuracy": accuracy}, indent=2))
 print(f"held-out accuracy {accuracy:.3f} on {len(held)} rows")
@@ -87,4 +87,4 @@ assert not model.training, "推論時模型要在 eval() 模式"
 
 # %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def logits_on(texts: list[str]) -> torch.Tensor:
-    return classify_logits(load_bitfit(ARTIFACTS / "bitfit"), texts)
+    return classify_logits(load_bitfit(ARTIFACTS / "bitfit"), texts).cpu()

@@ -49,7 +49,7 @@ print(f"one task: {task_bytes:,} bytes; the base: {base_bytes:,} bytes ({100 * t
 # - `serve(requests)`：`requests` 是 `(task, text)` 的 list；回傳 logits，形狀 `(len(requests), num_labels)`，
 #   **順序與 requests 相同**。同一任務的請求可以一起算（一個 batch），但每個請求的結果要和「只載入那個任務、單獨推論」一樣。
 #
-# tokenize 時用 padding、truncation 到 64、並傳 `attention_mask`。
+# tokenize 時用 padding、truncation 到 64、放到 `self.base.device`，並傳 `attention_mask`。
 
 # %% nbgrader={"grade": false, "grade_id": "server", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class BitFitServer:
@@ -83,7 +83,7 @@ class BitFitServer:
             self.activate(task)
             idx = [i for i, (t, _) in enumerate(requests) if t == task]
             enc = tokenizer([requests[i][1] for i in idx], padding=True, truncation=True, max_length=64,
-                            return_tensors="pt")
+                            return_tensors="pt").to(self.base.device)
             with torch.no_grad():
                 logits = self.base(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
             for row, i in enumerate(idx):
@@ -117,4 +117,4 @@ def serve_requests(tasks: dict, requests: list) -> torch.Tensor:
     server = BitFitServer(load_model("bert", PROFILE).eval())
     for name, tensors in tasks.items():
         server.add_task(name, tensors)
-    return server.serve([(t, text) for t, text in requests])
+    return server.serve([(t, text) for t, text in requests]).cpu()

@@ -242,11 +242,13 @@ class KernelSession:
         return ""
 
     def _wait_ready(self, timeout: float) -> None:
-        """kernel_info answered on shell and its status seen on iopub (so no output is missed),
-        while the process lives; up to ``timeout`` seconds, however loaded the machine is."""
+        """kernel_info answered on shell and iopub proven subscribed (so no output is missed): its
+        status for that request seen, or the ``iopub_welcome`` ipykernel sends a new subscriber (the
+        status can go out before the subscription is made, which would cost a second request); while
+        the process lives, up to ``timeout`` seconds, however loaded the machine is."""
         deadline = time.perf_counter() + timeout
 
-        def await_reply(get, msg_id: str, window: float) -> bool:
+        def await_reply(get, msg_id: str, window: float, welcome: bool = False) -> bool:
             until = min(deadline, time.perf_counter() + window)
             while time.perf_counter() < until:
                 if self._proc.poll() is not None:
@@ -258,13 +260,15 @@ class KernelSession:
                     continue
                 if msg.get("parent_header", {}).get("msg_id") == msg_id:
                     return True
+                if welcome and msg.get("header", {}).get("msg_type") == "iopub_welcome":
+                    return True
             return False
 
         while time.perf_counter() < deadline:
             msg_id = self._client.kernel_info()
             if not await_reply(self._client.get_shell_msg, msg_id, 5.0):
                 continue
-            if await_reply(self._client.get_iopub_msg, msg_id, 1.0):
+            if await_reply(self._client.get_iopub_msg, msg_id, 1.0, welcome=True):
                 while True:  # drop the rest of the start-up chatter
                     try:
                         self._client.get_iopub_msg(timeout=0.05)

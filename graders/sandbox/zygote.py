@@ -49,7 +49,7 @@ from graders.sandbox import bwrap
 
 # The trusted modules a kernel finds already imported, in the order the zygote imports them.
 PRELOAD = ("torch", "safetensors.torch", "transformers", "transformers.models.llama.modeling_llama", "peft",
-           "bitsandbytes", "numpy", "IPython.core.interactiveshell", "ipykernel.ipkernel")
+           "bitsandbytes", "numpy", "IPython.core.interactiveshell", "ipykernel.ipkernel", "ipykernel.debugger")
 CAPS = ("CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 ANSWER_TIMEOUT_S = 60.0  # a fork answers in milliseconds; a zygote this slow is dropped (cold kernels)
 READY_TIMEOUT_S = 300.0  # the imports: ~6 s of CPU, much longer on a loaded 2-core machine

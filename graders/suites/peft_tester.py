@@ -62,7 +62,12 @@ def load_adapter(folder: Path, base, tmp: Path):
     if not (safe / "adapter_model.safetensors").is_file():
         raise AssertionError(say("adapter 沒有 adapter_model.safetensors：請用 save_pretrained 存成 safetensors。",
                                  "The adapter has no adapter_model.safetensors: save it with save_pretrained."))
-    return PeftModel.from_pretrained(base, str(safe)).eval()
+    try:
+        return PeftModel.from_pretrained(base, str(safe)).eval()
+    except (KeyError, ValueError, RuntimeError, TypeError) as err:  # a student's folder peft cannot read
+        raise AssertionError(say(f"peft 無法載入這個 adapter（{type(err).__name__}: {err}）：請用 save_pretrained 存下訓練好的模型。",
+                                 f"peft cannot load this adapter ({type(err).__name__}: {err}): save the trained model with "
+                                 "save_pretrained.")) from None
 
 
 def expected_trainable(case: PeftCase, profile: str, config, unfreeze: list[str]) -> tuple[int, int]:
@@ -335,7 +340,8 @@ def classify_alone(model, tokenizer, texts: list[str]) -> torch.Tensor:
 def classification_loss(model, batch: dict) -> float:
     """Cross-entropy of a classifier on ``batch`` (input_ids, attention_mask, labels)."""
     with torch.no_grad():
-        logits = model.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = model.eval()(input_ids=batch["input_ids"].to(model.device),
+                              attention_mask=batch["attention_mask"].to(model.device)).logits
     return float(torch.nn.functional.cross_entropy(logits.float().cpu(), batch["labels"]))
 
 
@@ -451,8 +457,9 @@ def require_prompt_adapter_reloads(case: PeftCase, profile: str, folder: Path, a
     reloaded = load_prompt_adapter(folder, base_model(case, profile), tmp, peft_type)
     batch = held_out_classification(case, profile, text, rows=4, rng=rng)
     with torch.no_grad():
-        want = reloaded(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float().cpu()
-    require_same_logits(adapted_logits(batch["input_ids"], batch["attention_mask"]), want)
+        want = reloaded(input_ids=batch["input_ids"].to(reloaded.device),
+                        attention_mask=batch["attention_mask"].to(reloaded.device)).logits.float().cpu()
+    require_same_logits(adapted_logits(batch["input_ids"], batch["attention_mask"]).float().cpu(), want)
 
 
 def _peft_alone(folder: Path, profile: str, texts: list[str], family: str = "bert") -> torch.Tensor:
@@ -532,3 +539,29 @@ def require_encoder_shape_and_count(got: dict, want_shape: tuple, want_count: in
     if int(got["trainable"]) != want_count:
         raise Diagnosed(say(f"{what}：可訓練參數應為 {want_count:,}（與 peft 的相同），實際 {int(got['trainable']):,}。",
                             f"{what}: {want_count:,} trainable parameters expected (as peft's); got {int(got['trainable']):,}."))
+
+
+def greedy_texts(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[str]:
+    """The grader's own greedy decoding, one prompt at a time: only the new tokens, special tokens skipped."""
+    answers = []
+    for text in prompts:
+        ids = tokenizer(text, return_tensors="pt")["input_ids"].to(model.device)
+        with torch.no_grad():
+            seq = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                 max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)[0]
+        answers.append(tokenizer.decode(seq[ids.shape[1]:], skip_special_tokens=True))
+    return answers
+
+
+def served_texts_diagnosis(got: list, alone: dict, requests: list) -> str | None:
+    """None when each request of a multi-adapter server got its adapter's text alone (``alone[name][prompt]``);
+    else a zh/en sentence naming the requests that differ."""
+    want = [alone[name][prompt] for name, prompt in requests]
+    if got == want:
+        return None
+    first = requests[0][0]
+    if got == [alone[first][prompt] for _, prompt in requests]:
+        return say("每個請求都用了第一個 adapter：切換前要 set_adapter(名字)。",
+                   "Every request used the first adapter: call set_adapter(name) before generating.")
+    wrong = [i for i, (g, w) in enumerate(zip(got, want)) if g != w] if len(got) == len(want) else list(range(len(want)))
+    return say(f"請求 {wrong} 的輸出與該 adapter 單獨載入時不同。", f"Requests {wrong} differ from the output of their adapter loaded alone.")

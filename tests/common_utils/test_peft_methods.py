@@ -143,3 +143,31 @@ def test_merge_refuses_a_4bit_model(tmp_path, monkeypatch):
     model = apply_peft(load_model("llama", quantization="nf4"), "lora")
     with pytest.raises(ValueError, match="refusing to merge into a quantized model"):
         merge_and_save(model, tmp_path / "merged")
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "bottleneck", "prompt_tuning", "prefix_tuning", "p_tuning",
+                                    "p_tuning_v2", "ia3", "bitfit"])
+def test_compared_model_trains_its_method_and_a_head(method):
+    """Lab 1.1's rows: each method on the BERT classifier, the head trainable (never a frozen random head)."""
+    from common_utils.peft_setup import COMPARED, compared_model
+
+    assert method in COMPARED
+    model = compared_model(method, "tiny")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    total = sum(p.numel() for p in model.parameters())
+    n_trainable = sum(p.numel() for n, p in model.named_parameters() if n in trainable)
+    assert any("classifier" in n for n in trainable), f"{method}: the classifier head is frozen"
+    assert (n_trainable == total) == (method == "full")
+    if method != "full":
+        assert n_trainable < total / 2
+    batch = {"input_ids": torch.randint(5, 100, (3, 9)), "attention_mask": torch.ones(3, 9, dtype=torch.long),
+             "labels": torch.tensor([0, 1, 1])}
+    out = model(**batch)
+    assert out.logits.shape == (3, 2) and out.loss.requires_grad
+
+
+def test_compared_model_refuses_an_unknown_method():
+    from common_utils.peft_setup import compared_model
+
+    with pytest.raises(ValueError, match="unknown compared method"):
+        compared_model("adapterdrop", "tiny")

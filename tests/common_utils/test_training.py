@@ -6,7 +6,7 @@ import torch
 
 from common_utils.datasets import load_course_dataset
 from common_utils.models import load_model, load_tokenizer
-from common_utils.training import sentence_batches, to_device, train_steps
+from common_utils.training import instruction_batches, sentence_batches, to_device, train_steps
 
 
 def _bert_batches(batch_size=16):
@@ -57,3 +57,13 @@ def test_train_steps_refuses_a_frozen_model_and_no_batches():
 def test_to_device_moves_tensors_and_keeps_the_rest():
     batch = to_device({"input_ids": torch.ones(2, 3, dtype=torch.long), "name": "x"}, "meta")
     assert batch["input_ids"].device.type == "meta" and batch["name"] == "x"
+
+
+def test_instruction_batches_are_seeded_masked_and_as_many_as_asked():
+    rows = load_course_dataset("instructions", "tiny", split="train")[:20]
+    first, again = (instruction_batches(rows, load_tokenizer("tiny"), 8, 7) for _ in range(2))
+    assert len(first) == 7, "three batches of 20 rows, cycled to seven steps"
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(first, again))
+    batch = first[0]
+    assert batch["input_ids"].shape == batch["labels"].shape and batch["input_ids"].shape[1] % 8 == 0
+    assert (batch["labels"] == -100).any() and (batch["labels"] != -100).any(), "prompt masked, response kept"

@@ -85,3 +85,37 @@ def test_require_learned_passes_the_reference_and_fails_an_adapter_that_did_not_
             require_learned(IA3, "tiny", untrained, trained, 0.5, tmp_path / "grader")
     finally:
         i18n.set_lang("zh")
+
+
+def test_load_adapter_names_an_adapter_peft_cannot_read(tmp_path):
+    """A prefix adapter saved with the training encoder's tensors instead of the prefix: a failed check, not an error."""
+    import torch
+    from peft import PrefixTuningConfig
+    from safetensors.torch import save_file
+
+    from graders.suites.peft_tester import base_model, load_adapter
+
+    prefix = PeftCase(family="gpt2", method="prefix_tuning", notebook="02-train", adapter="artifacts/prefix-adapter")
+    folder = tmp_path / "adapter"
+    PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4).save_pretrained(str(folder))
+    save_file({"embedding.weight": torch.zeros(4, 64)}, str(folder / "adapter_model.safetensors"))
+    i18n.set_lang("en")
+    try:
+        with pytest.raises(AssertionError, match="peft cannot load this adapter"):
+            load_adapter(folder, base_model(prefix, "tiny"), tmp_path / "grader")
+    finally:
+        i18n.set_lang("zh")
+
+
+def test_served_texts_diagnosis_passes_each_adapter_alone_and_names_a_server_that_never_switches():
+    from graders.suites.peft_tester import served_texts_diagnosis
+
+    alone = {"a": {"p": "A-p", "q": "A-q"}, "b": {"p": "B-p", "q": "B-q"}}
+    requests = [["a", "p"], ["b", "p"], ["b", "q"]]
+    assert served_texts_diagnosis(["A-p", "B-p", "B-q"], alone, requests) is None
+    i18n.set_lang("en")
+    try:
+        assert "set_adapter" in served_texts_diagnosis(["A-p", "A-p", "A-q"], alone, requests)
+        assert "[2]" in served_texts_diagnosis(["A-p", "B-p", "B-p"], alone, requests)
+    finally:
+        i18n.set_lang("zh")

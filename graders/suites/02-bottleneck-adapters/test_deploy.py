@@ -36,14 +36,16 @@ def test_serves_several_tasks(submission, profile, rng):
     order = [names[-1], *names, names[0], names[-1]]  # interleaved, a later task first
     picks = [rows[int(torch.randint(len(rows), (1,), generator=rng))] for _ in order]
     requests = [[task, r["sentence1"], r["sentence2"]] for task, r in zip(order, picks)]
+    from common_utils.training import model_device, to_device
+
     tok = load_tokenizer(profile, "bert")
     want = []
     for task, a, b in requests:
         model = _model(profile)
         model.load_state_dict(tasks[task], strict=False)
-        enc = tok([a], [b], return_tensors="pt")
+        enc = to_device(tok([a], [b], return_tensors="pt"), model_device(model))
         with torch.no_grad():
-            want.append(model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0])
+            want.append(model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0].cpu())
     want = torch.stack(want)
     got = submission.nb(NB).call("serve_requests", tasks, requests)
     peft_tester.require_served(got, want, requests)

@@ -25,14 +25,16 @@ def _pairs(rng) -> list[list[str]]:
                                "sentences together; pass attention_mask; eval()."})
 def test_logits_match_artifact(submission, profile, rng, grader_tmp):
     from common_utils.models import load_tokenizer
+    from common_utils.training import model_device, to_device
 
     pairs = _pairs(rng)
     model = peft_tester.bottleneck_model(submission.nb("02-train").artifact_path("artifacts/adapters"), profile, grader_tmp)
     tok = load_tokenizer(profile, "bert")
     enc = tok([a for a, _ in pairs], [b for _, b in pairs], padding=True, truncation=True, max_length=64, return_tensors="pt")
+    enc = to_device(enc, model_device(model))
     with torch.no_grad():
-        want = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
-        unmasked = model(input_ids=enc["input_ids"]).logits
+        want = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.cpu()
+        unmasked = model(input_ids=enc["input_ids"]).logits.cpu()
     got = submission.nb(NB).call("logits_on", pairs)
     if tuple(got.shape) != tuple(want.shape):
         raise Diagnosed(say(f"logits 形狀應為 {tuple(want.shape)}，實際 {tuple(got.shape)}。",

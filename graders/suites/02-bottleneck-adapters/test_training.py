@@ -53,7 +53,7 @@ def test_saved_adapters_and_trained_head(submission, profile, grader_tmp):
         raise Diagnosed(say(f"少了 {len(missing)} 個可訓練的參數（例如 {missing[:2]}）：分類頭與兩個位置（attention、FFN）的 adapter 都要存。",
                             f"{len(missing)} trainable parameters are missing (e.g. {missing[:2]}): save the head and the adapters "
                             "at both sites (attention, FFN)."))
-    if torch.equal(tensors["classifier.weight"], expected["classifier.weight"]):
+    if torch.equal(tensors["classifier.weight"], expected["classifier.weight"].cpu()):
         raise Diagnosed(say("分類頭與初始化時完全相同：它被凍結了。新初始化的分類頭不訓練，模型學不會。",
                             "The head equals its initial values: it was frozen. A fresh head that does not train cannot learn."))
 
@@ -76,10 +76,12 @@ def test_learns_held_out(submission, reference, assignment, profile, grader_tmp)
 def held_out_accuracy(model, profile: str) -> float:
     from common_utils.datasets import load_course_dataset
     from common_utils.models import load_tokenizer
+    from common_utils.training import model_device, to_device
 
     held = load_course_dataset("paraphrase", profile, split="held_out")
     enc = load_tokenizer(profile, "bert")([r["sentence1"] for r in held], [r["sentence2"] for r in held], padding=True,
                                           truncation=True, max_length=64, return_tensors="pt")
+    enc = to_device(enc, model_device(model))
     with torch.no_grad():
-        predicted = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.argmax(-1)
+        predicted = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.argmax(-1).cpu()
     return float((predicted == torch.tensor([r["label"] for r in held])).float().mean())

@@ -25,7 +25,7 @@ def make_prompt_adapter(profile, grader_tmp):
     def make(rng, name: str, num_virtual_tokens: int) -> Path:
         base = load_model("llama", profile).eval()
         model = get_peft_model(base, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=num_virtual_tokens))
-        vocab = base.get_input_embeddings().weight
+        vocab = base.get_input_embeddings().weight.detach().cpu()
         ids = torch.randint(0, vocab.shape[0], (num_virtual_tokens,), generator=rng)
         with torch.no_grad():
             model.prompt_encoder["default"].embedding.weight.copy_(

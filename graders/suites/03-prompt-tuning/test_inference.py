@@ -17,16 +17,8 @@ def grader_generate(folder, prompts, max_new_tokens, profile) -> list[str]:
 
     from common_utils.models import load_model, load_tokenizer
 
-    tok = load_tokenizer(profile)
     model = PeftModel.from_pretrained(load_model("llama", profile), str(folder)).eval()
-    answers = []
-    for text in prompts:
-        ids = tok(text, return_tensors="pt")["input_ids"]
-        with torch.no_grad():
-            seq = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                 max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id)[0]
-        answers.append(tok.decode(seq[ids.shape[1]:], skip_special_tokens=True))
-    return answers
+    return peft_tester.greedy_texts(model, load_tokenizer(profile), prompts, max_new_tokens)
 
 
 @pytest.mark.check(points=1, cell="test-generate", title={"zh": "生成結果已存檔", "en": "generations saved"},

@@ -14,7 +14,7 @@ NB = "02-train"
 def test_init_from_vocab(submission, profile, rng):
     from common_utils.models import load_model
 
-    vocab = load_model("llama", profile).get_input_embeddings().weight.detach()
+    vocab = load_model("llama", profile).get_input_embeddings().weight.detach().cpu()
     n = int(torch.randint(3, 12, (1,), generator=rng))
     ids = [int(i) for i in torch.randint(0, vocab.shape[0], (n,), generator=rng)]
     got = submission.nb(NB).call("fresh_soft_prompt", ids)
@@ -64,36 +64,40 @@ def test_equals_peft(submission, profile, rng):
     from peft import PromptTuningConfig, get_peft_model
 
     from common_utils.models import load_model
+    from common_utils.training import model_device
 
     base = load_model("llama", profile).eval()
-    vocab = base.get_input_embeddings().weight.detach()
+    vocab = base.get_input_embeddings().weight.detach().cpu()
     n = int(torch.randint(3, 9, (1,), generator=rng))
     prompt = vocab[torch.randint(0, vocab.shape[0], (n,), generator=rng)] + 0.5 * torch.randn(n, vocab.shape[1], generator=rng)
     ids, mask, labels = _inputs(rng, vocab.shape[0])
     peft_model = get_peft_model(base, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n)).eval()
+    got = submission.nb(NB).call("soft_prompt_forward", prompt, ids, mask, labels)
+    logits, loss = got["logits"], float(got["loss"])
+    device = model_device(base)  # the grader's own runs below are on the model's device, compared on the CPU
+    prompt, ids, mask, labels = (t.to(device) for t in (prompt, ids, mask, labels))
     with torch.no_grad():
         peft_model.prompt_encoder["default"].embedding.weight.copy_(prompt)
         out = peft_model(input_ids=ids, attention_mask=mask, labels=labels)
-    got = submission.nb(NB).call("soft_prompt_forward", prompt, ids, mask, labels)
-    logits, loss = got["logits"], float(got["loss"])
-    if tuple(logits.shape) != tuple(out.logits.shape):
-        raise Diagnosed(say(f"logits 形狀應為 (batch, n + L, vocab) = {tuple(out.logits.shape)}，實際 {tuple(logits.shape)}。",
-                            f"The logits should have shape (batch, n + L, vocab) = {tuple(out.logits.shape)}; got {tuple(logits.shape)}."))
-    if not torch.allclose(logits, out.logits, atol=1e-4, rtol=1e-4):
+    want = out.logits.cpu()
+    if tuple(logits.shape) != tuple(want.shape):
+        raise Diagnosed(say(f"logits 形狀應為 (batch, n + L, vocab) = {tuple(want.shape)}，實際 {tuple(logits.shape)}。",
+                            f"The logits should have shape (batch, n + L, vocab) = {tuple(want.shape)}; got {tuple(logits.shape)}."))
+    if not torch.allclose(logits, want, atol=1e-4, rtol=1e-4):
         plain = peft_model.get_base_model()
         embeds = plain.get_input_embeddings()(ids)
         p = prompt.unsqueeze(0).expand(ids.shape[0], -1, -1)
-        ones = torch.ones(ids.shape[0], n, dtype=mask.dtype)
+        ones = torch.ones(ids.shape[0], n, dtype=mask.dtype, device=device)
         known_wrong = {
             say("soft prompt 接在輸入 **後面**：它應該在前面。", "The soft prompt was appended after the input; it goes first."):
-                _run(plain, torch.cat([embeds, p], 1), torch.cat([mask, ones], 1), None)[0],
+                _run(plain, torch.cat([embeds, p], 1), torch.cat([mask, ones], 1), None)[0].cpu(),
             say("attention_mask 前面補了 0：soft prompt 被遮掉，等於不存在。", "The attention mask was prefixed with 0: the soft prompt is masked out."):
-                _run(plain, torch.cat([p, embeds], 1), torch.cat([0 * ones, mask], 1), None)[0],
+                _run(plain, torch.cat([p, embeds], 1), torch.cat([0 * ones, mask], 1), None)[0].cpu(),
         }
         for why, value in known_wrong.items():
             if torch.allclose(logits, value, atol=1e-4, rtol=1e-4):
                 raise Diagnosed(why)
-        gap = (logits - out.logits).abs().max().item()
+        gap = (logits - want).abs().max().item()
         raise Diagnosed(say(f"logits 與 peft 的 prompt tuning 最多差 {gap:.3g}。",
                             f"The logits differ from peft's prompt tuning by up to {gap:.3g}."))
     if abs(loss - float(out.loss)) > 1e-4 * max(1.0, abs(float(out.loss))):

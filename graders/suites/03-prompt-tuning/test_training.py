@@ -20,7 +20,7 @@ PROMPT = PeftCase(family="llama", method="prompt_tuning", notebook=NB, adapter=A
                    hint={"zh": "prompt_tuning_init 用 \"SAMPLE_VOCAB\" 或 \"TEXT\"，不要用 \"RANDOM\"。",
                          "en": "Use prompt_tuning_init \"SAMPLE_VOCAB\" or \"TEXT\", not \"RANDOM\"."})
 def test_peft_prompt_from_vocab(submission, profile, rng):
-    vocab = base_model(PROMPT, profile).get_input_embeddings().weight.detach()
+    vocab = base_model(PROMPT, profile).get_input_embeddings().weight.detach().cpu()
     prompt = submission.nb(NB).call("initial_peft_prompt", int(torch.randint(0, 2**31 - 1, (1,), generator=rng)))
     assert prompt.dim() == 2 and prompt.shape[1] == vocab.shape[1], say(
         f"soft prompt 應為 (n, {vocab.shape[1]})，實際 {tuple(prompt.shape)}：這是 prompt tuning 的設定嗎？",
@@ -38,7 +38,7 @@ def test_base_frozen(submission, profile, assignment):
     steps = assignment.settings["targets"]["frozen_steps"]
     got = submission.nb(NB).call("state_after_steps", steps)
     fresh = base_model(PROMPT, profile).state_dict()
-    moved = sorted(k for k, v in fresh.items() if k not in got["base"] or not torch.equal(got["base"][k], v))
+    moved = sorted(k for k, v in fresh.items() if k not in got["base"] or not torch.equal(got["base"][k], v.cpu()))
     assert not moved, say(f"訓練 {steps} 步後 base 有 {len(moved)} 個參數改變了（例如 {moved[:3]}）：prompt tuning 只訓練 soft prompt。",
                           f"After {steps} steps {len(moved)} base parameters changed (e.g. {moved[:3]}): prompt tuning trains the soft prompt only.")
     assert not torch.equal(got["before"], got["after"]), say(

@@ -16,11 +16,14 @@ IA3 = PeftCase(family="llama", method="ia3", notebook="02-train", adapter="artif
                    hint={"zh": "PeftModel.from_pretrained(新的 base, folder)，用傳進來的 folder，再 eval()。",
                          "en": "PeftModel.from_pretrained(a fresh base, folder), with the folder given, then eval()."})
 def test_loads_grader_adapter(submission, profile, rng, grader_tmp, make_ia3_adapter):
+    from common_utils.training import model_device
+
     folder = make_ia3_adapter(rng, "probe")
     ids = torch.cat([probe_ids(profile), torch.randint(3, 200, (1, 4), generator=rng)], dim=1)  # a per-student tail
-    with torch.no_grad():
-        want = load_adapter(folder, base_model(IA3, profile), grader_tmp)(input_ids=ids).logits
-        plain = base_model(IA3, profile)(input_ids=ids).logits
+    adapted, plain_model = load_adapter(folder, base_model(IA3, profile), grader_tmp), base_model(IA3, profile)
+    with torch.no_grad():  # each on its model's device, compared on the CPU
+        want = adapted(input_ids=ids.to(model_device(adapted))).logits.cpu()
+        plain = plain_model(input_ids=ids.to(model_device(plain_model))).logits.cpu()
     got = submission.nb(NB).call("logits_on", submission.put(folder, "grader-adapters/probe"), ids)
     if tuple(got.shape) == tuple(want.shape) and torch.allclose(got, want, atol=1e-5, rtol=1e-4):
         return

@@ -12,7 +12,7 @@ def _tasks(profile: str, rng) -> dict:
     from common_utils.adapters.bitfit import apply_bitfit
     from common_utils.models import load_model
 
-    trainable = {n: p.detach() for n, p in apply_bitfit(load_model("bert", profile)).named_parameters() if p.requires_grad}
+    trainable = {n: p.detach().cpu() for n, p in apply_bitfit(load_model("bert", profile)).named_parameters() if p.requires_grad}
     names = sorted(trainable)
     tasks = {}
     for t in range(int(torch.randint(2, 4, (1,), generator=rng))):
@@ -23,14 +23,15 @@ def _tasks(profile: str, rng) -> dict:
 
 def _alone(profile: str, tasks: dict, requests: list, tok) -> torch.Tensor:
     from common_utils.models import load_model
+    from common_utils.training import model_device, to_device
 
     rows = []
     for task, text in requests:
         model = load_model("bert", profile).eval()
         model.load_state_dict(tasks[task], strict=False)
-        enc = tok([text], return_tensors="pt")
+        enc = to_device(tok([text], return_tensors="pt"), model_device(model))
         with torch.no_grad():
-            rows.append(model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0])
+            rows.append(model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0].cpu())
     return torch.stack(rows)
 
 

@@ -29,6 +29,7 @@ def applied(profile: str, tensors: dict):
 def test_logits_match_artifact(submission, profile, rng, grader_tmp):
     from common_utils.datasets import load_course_dataset
     from common_utils.models import load_tokenizer
+    from common_utils.training import model_device, to_device
 
     rows = load_course_dataset("sentiment", "tiny", split="held_out")  # texts only: shipped under every profile
     pick = torch.randperm(len(rows), generator=rng)[: int(torch.randint(4, 9, (1,), generator=rng))].tolist()
@@ -36,8 +37,9 @@ def test_logits_match_artifact(submission, profile, rng, grader_tmp):
     texts[0] = texts[0] + " " + texts[-1]  # rows of different lengths: padding must be masked
     model = applied(profile, saved(submission.nb(NB), grader_tmp))
     enc = load_tokenizer(profile, "bert")(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    enc = to_device(enc, model_device(model))  # the grader's runs on the model's device, compared on the CPU
     with torch.no_grad():
-        want = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+        want = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.cpu()
     got = submission.nb(NB).call("logits_on", texts)
     if tuple(got.shape) != tuple(want.shape):
         raise Diagnosed(say(f"logits 形狀應為 {tuple(want.shape)}，實際 {tuple(got.shape)}。",
@@ -45,14 +47,14 @@ def test_logits_match_artifact(submission, profile, rng, grader_tmp):
     if torch.allclose(got, want, atol=1e-4, rtol=1e-4):
         return
     with torch.no_grad():
-        unmasked = model(input_ids=enc["input_ids"]).logits
+        unmasked = model(input_ids=enc["input_ids"]).logits.cpu()
     if torch.allclose(got, unmasked, atol=1e-4, rtol=1e-4):
         raise Diagnosed(say("logits 等於沒有 attention_mask 的結果：padding token 被 attention 看到了，請傳入 attention_mask。",
                             "The logits equal those without attention_mask: padding tokens are attended to; pass attention_mask."))
     tensors = saved(submission.nb(NB), grader_tmp)
     with torch.no_grad():
         headless = applied(profile, {n: t for n, t in tensors.items() if not n.startswith("classifier.")})
-        no_head = headless(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+        no_head = headless(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.cpu()
     if torch.allclose(got, no_head, atol=1e-4, rtol=1e-4):
         raise Diagnosed(say("logits 等於「沒有載入分類頭」的結果：classifier.weight 與 classifier.bias 也要載入。",
                             "The logits equal those without the trained head: load classifier.weight and classifier.bias too."))

@@ -81,13 +81,14 @@ def test_learns_held_out(submission, reference, assignment, profile, grader_tmp)
     from common_utils.compression import accuracy, encode
     from common_utils.datasets import load_course_dataset
     from common_utils.models import load_model
+    from common_utils.training import model_device, to_device
 
     held = load_course_dataset("sentiment", profile, split="held_out")
     batch = encode(held, profile)
 
     def loss(model) -> float:
         with torch.no_grad():
-            return float(model.eval()(**batch).loss)
+            return float(model.eval()(**to_device(batch, model_device(model))).loss)
 
     fraction = assignment.settings["targets"]["loss_drop_fraction"]
     base_loss = loss(load_model("bert", profile))
