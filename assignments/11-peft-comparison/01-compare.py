@@ -188,7 +188,7 @@ def accuracy(model: nn.Module, batches: list[dict]) -> float:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-measure", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test-measure", "locked": true, "points": 13, "schema_version": 3, "solution": false, "task": false}
 _model = load_model("bert", PROFILE)
 for _name, _p in _model.named_parameters():
     _p.requires_grad_(_name.startswith("classifier"))
@@ -300,7 +300,7 @@ print(f"\n{'method':>14} {'trainable %':>12} {'memory MiB':>11} {'s/step':>8} {'
 for r in rows:
     print(f"{r['method']:>14} {r['trainable_pct']:>12.4f} {r['memory_mib']:>11.2f} {r['seconds_per_step']:>8.4f} {r['accuracy']:>9.3f}")
 
-# %% nbgrader={"grade": true, "grade_id": "test-table", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test-table", "locked": true, "points": 13, "schema_version": 3, "solution": false, "task": false}
 assert [r["method"] for r in rows] == list(COMPARED), "每個方法一列，依 COMPARED 的順序"
 assert {"method", "trainable", "total", "trainable_pct", "memory_mib", "seconds_per_step", "accuracy"} <= set(rows[0])
 assert all((ARTIFACTS / "methods" / f"{m}.safetensors").is_file() for m in COMPARED), "每個方法都要存下參數"
