@@ -204,4 +204,5 @@ def adapted_logits(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tor
     """Logits of the model you trained and saved (the grader compares them with the reloaded adapter)."""
     model.eval()
     with torch.no_grad():
-        return model(input_ids=input_ids, attention_mask=attention_mask).logits
+        device = next(model.parameters()).device
+        return model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits.cpu()

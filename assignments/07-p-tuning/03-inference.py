@@ -43,7 +43,8 @@ tokenizer = load_tokenizer(PROFILE, family="bert")
 # - `load_adapted(folder)`：`PeftModel.from_pretrained(load_model("bert", PROFILE), folder)`，切到 `eval()` 後回傳。
 # - `classify(model, texts)`：`tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")`，
 #   傳入 `input_ids` 與 `attention_mask`（padding 的位置不能被看到），在 `torch.no_grad()` 下回傳 logits，
-#   形狀 `(len(texts), num_labels)`。
+#   形狀 `(len(texts), num_labels)`。tokenizer 的輸出要放到模型所在的裝置（`.to(model.device)`）：`full` profile
+#   在 GPU runner 上，模型在 GPU。
 
 # %% nbgrader={"grade": false, "grade_id": "load", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def load_adapted(folder) -> PeftModel:
@@ -54,7 +55,7 @@ def load_adapted(folder) -> PeftModel:
 
 def classify(model, texts: list[str]) -> torch.Tensor:
     ### BEGIN SOLUTION
-    enc = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt").to(model.device)
     with torch.no_grad():
         return model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
     ### END SOLUTION
@@ -78,7 +79,7 @@ untrained = get_peft_model(load_model("bert", PROFILE), fresh_config)
 figures = {}
 for name, candidate in {"base": load_model("bert", PROFILE), "untrained": untrained,
                         "trained": load_adapted(ARTIFACTS / "p-tuning-adapter")}.items():
-    logits = classify(candidate.eval(), texts)
+    logits = classify(candidate.eval(), texts).float().cpu()
     figures[name] = {"loss": float(torch.nn.functional.cross_entropy(logits, labels)),
                      "accuracy": float((logits.argmax(-1) == labels).float().mean())}
     print(f"{name:9s} held-out loss {figures[name]['loss']:.3f}, accuracy {figures[name]['accuracy']:.2f} ({len(held)} rows)")
@@ -99,4 +100,4 @@ for _i in range(4):
 
 # %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def logits_on(folder: str, texts: list[str]) -> torch.Tensor:
-    return classify(load_adapted(folder), list(texts))
+    return classify(load_adapted(folder), list(texts)).cpu()

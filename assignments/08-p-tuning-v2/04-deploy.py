@@ -46,6 +46,7 @@ tokenizer = load_tokenizer(PROFILE, family="bert")
 # - `serve(model, requests)`：`requests` 是 `[(名字, 句子), …]`，名字可以交錯出現。對每個請求先
 #   `model.set_adapter(名字)`（換上那個 adapter 每一層的 prefix **與** 分類頭），再分類；回傳 logits，形狀
 #   `(len(requests), num_labels)`，**順序與 requests 相同**，每一列都要等於「只載入那個 adapter、單獨分類」的結果。
+#   tokenizer 的輸出要 `.to(model.device)`（`full` profile 的模型在 GPU 上）。
 
 # %% nbgrader={"grade": false, "grade_id": "serve", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def load_many(adapters: dict) -> PeftModel:
@@ -63,7 +64,7 @@ def serve(model: PeftModel, requests: list[tuple[str, str]]) -> torch.Tensor:
     rows = []
     for name, text in requests:
         model.set_adapter(name)
-        enc = tokenizer([text], truncation=True, max_length=64, return_tensors="pt")
+        enc = tokenizer([text], truncation=True, max_length=64, return_tensors="pt").to(model.device)
         with torch.no_grad():
             out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
         rows.append(out.logits[0])
@@ -106,4 +107,4 @@ assert set(server.peft_config) == {"sentiment", "negative"}, "兩個 adapter 都
 
 # %% nbgrader={"grade": false, "grade_id": "grader-seam", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def serve_requests(adapters: dict, requests: list) -> torch.Tensor:
-    return serve(load_many(adapters), [tuple(r) for r in requests])
+    return serve(load_many(adapters), [tuple(r) for r in requests]).cpu()
