@@ -119,6 +119,17 @@ class GradingPlugin:
         return self._assignment
 
     @pytest.fixture
+    def grader_tmp(self):
+        """A scratch folder of the grader's own for one check (safe copies of artifacts, adapters it
+        makes), removed afterwards."""
+        from pathlib import Path
+
+        from graders.sandbox.scratch import scratch_dir
+
+        with scratch_dir("grader") as tmp:
+            yield Path(tmp)
+
+    @pytest.fixture
     def rng(self, request: pytest.FixtureRequest):
         """A torch.Generator seeded per (submission, check): fresh inputs, stable re-grades."""
         import hashlib

@@ -1,18 +1,9 @@
-"""Fixtures of the 01-lora suite: the grader's scratch folder and adapter loading (peft_tester)."""
+"""Fixtures of the 01-lora suite: adapter loading (peft_tester)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
-from graders.sandbox.scratch import scratch_dir
 from graders.suites import peft_tester
-
-
-@pytest.fixture
-def grader_tmp():
-    with scratch_dir("grader") as tmp:
-        yield Path(tmp)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures of the 04-prefix-tuning suite: the grader's scratch folder, prefixes the grader makes, and
+"""Fixtures of the 04-prefix-tuning suite: prefixes the grader makes, and
 peft's prefix tuning as the oracle (a model of any size, weights the grader draws, the prefix peft builds)."""
 from __future__ import annotations
 
@@ -7,14 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
-from graders.sandbox.scratch import scratch_dir
-
-
-@pytest.fixture
-def grader_tmp():
-    with scratch_dir("grader") as tmp:
-        yield Path(tmp)
 
 
 @pytest.fixture

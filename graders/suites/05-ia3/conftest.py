@@ -1,17 +1,9 @@
-"""Fixtures of the 05-ia3 suite: the grader's scratch folder, IA3 adapters the grader makes."""
+"""Fixtures of the 05-ia3 suite: IA3 adapters the grader makes."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-from graders.sandbox.scratch import scratch_dir
-
-
-@pytest.fixture
-def grader_tmp():
-    with scratch_dir("grader") as tmp:
-        yield Path(tmp)
 
 
 @pytest.fixture

@@ -1,17 +1,7 @@
-"""Fixtures of the 07-p-tuning suite: the grader's scratch folder."""
+"""Fixtures of the 07-p-tuning suite: P-tuning configurations the grader draws."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-from graders.sandbox.scratch import scratch_dir
-
-
-@pytest.fixture
-def grader_tmp():
-    with scratch_dir("grader") as tmp:
-        yield Path(tmp)
 
 
 @pytest.fixture

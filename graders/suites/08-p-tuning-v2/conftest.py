@@ -1,17 +1,7 @@
-"""Fixtures of the 08-p-tuning-v2 suite: the grader's scratch folder, P-tuning v2 configurations it draws."""
+"""Fixtures of the 08-p-tuning-v2 suite: P-tuning v2 configurations the grader draws."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-from graders.sandbox.scratch import scratch_dir
-
-
-@pytest.fixture
-def grader_tmp():
-    with scratch_dir("grader") as tmp:
-        yield Path(tmp)
 
 
 @pytest.fixture
